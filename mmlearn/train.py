@@ -22,6 +22,7 @@ reached 0.95 mean unseen accuracy, "fits" 0.91 - treating near-duplicate caption
 right did not help here, so the plain loss is the default.
 """
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -80,7 +81,11 @@ def new_course_clip(seed: int = 0):
 
     register()
     seed_everything(seed)
-    model = open_clip.create_model(COURSE_CLIP).eval()  # train() switches to training mode
+    logging.disable(logging.WARNING)  # open_clip warns "initialized randomly": that is the point
+    try:
+        model = open_clip.create_model(COURSE_CLIP).eval()  # train() switches to training mode
+    finally:
+        logging.disable(logging.NOTSET)
     return model, open_clip.get_tokenizer(COURSE_CLIP)
 
 

@@ -10,21 +10,26 @@ augmentations (the GenerationConfig defaults) and once WITHOUT (one view of the 
 image, no augmentation), and asks mmlearn.judge - not the CLIP that was optimised - for
 the dominant colour and the main shape. It prints the hit rates over all prompts and
 separately for the colour x shape combinations CLIP saw in training (seen) and the ones
-held out (unseen), plus seconds per picture. ``--grid`` saves the pictures as one PNG.
+held out (unseen), plus seconds per picture. ``--grid`` saves the pictures as one PNG;
+``--save`` writes the figures as JSON (lesson 04 shows benchmarks/results/generation.json).
 """
 
 import argparse
+import json
+import platform
 import time
 
 import numpy as np
 import torch
 
 from mmlearn import generate, judge, shapes
+from mmlearn.checkpoints import atomic_write_bytes
 from mmlearn.clip import load_clip
 from mmlearn.vqgan import load_course_vqgan
 from mmlearn.zeroshot import plain_prompt
 
 WITHOUT = {"cutouts": 1, "min_crop": 1.0, "augment": False}
+RUNS = (("with cutouts + augmentations", {}), ("without (one plain view)", WITHOUT))
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clip", default="course", help="what load_clip gets (default course)")
     parser.add_argument("--grid", default=None, help="save all pictures to this PNG")
+    parser.add_argument("--save", default=None, help="write the figures to this JSON file")
     for name, value in vars(generate.GenerationConfig()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None)
     return parser.parse_args()
@@ -75,8 +81,8 @@ def main() -> None:
                  if getattr(args, k) is not None}
     clip, vqgan = load_clip(args.clip), load_course_vqgan("cpu")
     print(f"{clip.name}; {args.threads} thread(s); overrides {overrides}")
-    grids = []
-    for label, extra in (("WITH cutouts and augmentations", {}), ("WITHOUT", WITHOUT)):
+    grids, runs = [], {}
+    for label, extra in RUNS:
         if args.only and label.split()[0].lower() != args.only:
             continue
         config = generate.GenerationConfig(**{**overrides, **extra})
@@ -85,6 +91,15 @@ def main() -> None:
         print_report(f"{label} ({config})", args.classes, outcome)
         print(f"  total {time.perf_counter() - start:.0f} s")
         grids.append(judge.as_uint8_batch(outcome["pictures"]))
+        runs[label] = {"config": vars(config), "seconds_per_image": outcome["seconds"],
+                       "rates": outcome["rates"],
+                       "verdicts": {name: [v.colour, v.shape] for name, v
+                                    in zip(args.classes, outcome["verdicts"])}}
+    if args.save:
+        machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), {clip.name}"
+        report = {"command": "python scripts/eval_generation.py --save " + args.save,
+                  "machine": machine, "runs": runs}
+        atomic_write_bytes(args.save, json.dumps(report, indent=1).encode() + b"\n")
     if args.grid:
         shapes.image_grid(torch.cat(grids), columns=len(shapes.SHAPES), scale=3).save(args.grid)
 

@@ -149,6 +149,22 @@ def test_same_seed_same_picture_and_init_image(course):
     assert judge.judge_images(start.image)[0].colour == "blue"  # steps=0: the init picture
 
 
+def test_generated_pictures_have_the_prompted_colour_and_often_the_shape(course):
+    """Six prompts, one per colour and shape, judged without CLIP (the lesson 04 defaults).
+
+    scripts/eval_generation.py measured all 36 prompts: colour 36/36, shape 12/36; these six
+    gave colour 6/6, shape 3/6. A loop that does not steer (no gradient to z, a wrong sign)
+    leaves the random start's colours: about 1 in 6 right.
+    """
+    clip, vqgan = course
+    targets = [(colour, shapes.SHAPES[i]) for i, colour in enumerate(shapes.COLORS)]
+    pictures = [generate.generate(f"a {colour} {shape}", clip, vqgan).image
+                for colour, shape in targets]
+    rates = judge.hit_rates(judge.judge_images(pictures), targets)
+    assert rates["colour"] >= 5 / 6, rates
+    assert rates["shape"] >= 2 / 6, rates
+
+
 def test_png_and_gif_are_written_atomically(course, tmp_path):
     clip, vqgan = course
     result = generate.generate("a green cross", clip, vqgan, steps=4, frame_every=1)
@@ -160,3 +176,22 @@ def test_png_and_gif_are_written_atomically(course, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out.png", "run.gif"]  # no temporary files left
     with pytest.raises(ValueError, match="PIL images"):
         generate.save_gif([], tmp_path / "empty.gif")
+
+
+# ------------------------------------------------------------------------------ lesson 04 exercises
+
+
+def test_lesson04_checkers_accept_solutions_and_reject_plausible_mistakes():
+    from mmlearn.exercises import lesson04
+    assert lesson04.q1.check(generate.spherical_distance).correct
+    cosine_loss = lambda a, b: 1 - (a * b).sum(-1)  # noqa: E731
+    assert lesson04.q1.check(cosine_loss).status == "incorrect"
+    assert lesson04.q2.check(lambda s: [(p.text, p.weight) for p in parse_prompts(s)]).correct
+    first_colon = lambda s: [(p.split(":")[0].strip(), float(p.split(":")[1]) if ":" in p  # noqa
+                              else 1.0) for p in s.split("|")]
+    assert lesson04.q2.check(first_colon).status == "incorrect"
+    assert lesson04.q3.check(lambda z, z_q: z + (z_q - z).detach()).correct
+    assert lesson04.q3.check(lambda z, z_q: z_q).status == "incorrect"          # no gradient to z
+    assert lesson04.q3.check(lambda z, z_q: z_q.detach()).status == "incorrect"
+    assert lesson04.q3.check(lambda z, z_q: z + (z_q - z)).status == "incorrect"  # into z_q too
+    assert lesson04.q4.check(256).correct and lesson04.q4.check(16).status == "incorrect"
