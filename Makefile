@@ -39,7 +39,7 @@ lab: $(STAMP)
 	@echo "Starting JupyterLab; open the http://127.0.0.1:... URL it prints below."
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(LAB_FLAGS)
 
-test: unit notebooks
+test: lint unit notebooks
 
 unit: $(STAMP)
 	$(OFFLINE) MPLBACKEND=Agg $(PY) -m pytest tests

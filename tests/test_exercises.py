@@ -38,6 +38,13 @@ def test_arrays_are_checked_by_shape_then_values():
     assert "values are off" in q.check(torch.ones(2, 3)).message
 
 
+def test_boolean_arrays_are_compared_too():
+    want = torch.ones(3, 3, dtype=torch.bool).tril()
+    assert value_checker(want)(want) is None
+    with pytest.raises(Incorrect, match="6 of 9 values are off"):
+        value_checker(want)(torch.ones(3, 3, dtype=torch.bool).triu())
+
+
 def test_function_checker_runs_cases_and_reports_the_failing_one():
     check = function_checker(lambda a: a * 2, [(1,), (2.5,)])
     q = Question("q", "double", check, "h", "s")

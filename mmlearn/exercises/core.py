@@ -74,11 +74,11 @@ def compare(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) 
         if got.dtype.kind != want.dtype.kind and not (got.dtype.kind in "fiu"
                                                       and want.dtype.kind in "fiu"):
             raise Incorrect(f"the values should be of kind {want.dtype}, yours are {got.dtype}.")
-        if not np.allclose(got.astype(float), want.astype(float), rtol=rtol, atol=atol):
-            wrong = ~np.isclose(got.astype(float), want.astype(float), rtol=rtol, atol=atol)
+        got, want = got.astype(float), want.astype(float)  # bool arrays cannot be subtracted
+        if not np.allclose(got, want, rtol=rtol, atol=atol):
+            wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
             raise Incorrect(f"the shape is right, but {int(wrong.sum())} of {wrong.size} values "
-                            f"are off (largest difference "
-                            f"{np.abs(got - want).astype(float).max():.3g}).")
+                            f"are off (largest difference {np.abs(got - want).max():.3g}).")
         return
     if isinstance(expected, bool) or isinstance(answer, bool):
         if answer != expected:
