@@ -16,6 +16,8 @@ COURSE_WEIGHTS = {
     "clip_shapeworld.pt": "course CLIP (lessons 01-05)",
     "vqgan_shapeworld.pt": "course VQGAN (lessons 04-05)",
     "dalle_shapeworld.pt": "course tiny DALL-E (lesson 05)",
+    "clip_shapeworld_augmented.pt": "augmented-view CLIP (lesson 04)",
+    "shape_judge.pt": "shape judge (lessons 04-05)",
 }
 
 

@@ -48,6 +48,9 @@ from mmlearn.config import is_offline, pick_device
 
 COURSE_MODEL = model_configs.COURSE_CLIP  # open_clip config name: "mmlearn-tiny-clip"
 COURSE_WEIGHTS = "clip_shapeworld.pt"  # shipped in mmlearn/weights/
+# The same architecture trained on random views of the pictures (TrainConfig(augment=True)):
+# the guide of VQGAN+CLIP in lesson 04.
+AUGMENTED_WEIGHTS = "clip_shapeworld_augmented.pt"
 DEFAULT_PRETRAINED = "ViT-B-32:laion2b_s34b_b79k"  # what "auto" prefers when it can have it
 REACH_TIMEOUT_S = 3.0  # how long "auto" waits for the Hugging Face Hub before giving up
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -145,6 +148,8 @@ def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | N
     source:
       "auto"       pretrained ViT-B-32 (laion2b_s34b_b79k) if cached or reachable, else course.
       "course"     the course's small CLIP trained on ShapeWorld (shipped, works offline).
+      "course-augmented"  the same, trained on randomly tilted, shifted, blurred views
+                   (shipped): a steadier guide for VQGAN+CLIP (lesson 04).
       "ARCH:TAG"   an open_clip pretrained tag, e.g. "ViT-B-32:laion2b_s34b_b79k" or
                    "ViT-B-32-quickgelu:openai" (see ``open_clip.list_pretrained()``); fetched
                    and cached by huggingface_hub exactly as open_clip does.
@@ -163,6 +168,8 @@ def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | N
         return _load_auto(device, cache_dir, verbose)
     if source == "course":
         return _load_course(device)
+    if source == "course-augmented":
+        return _load_course(device, AUGMENTED_WEIGHTS)
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_folder(path, device)
@@ -365,11 +372,13 @@ def register_course_config() -> None:
                                 f"missing from {model_configs.CONFIG_DIR}; reinstall mmlearn.")
 
 
-def _load_course(device: torch.device) -> LoadedClip:
+def _load_course(device: torch.device, weights_file: str = COURSE_WEIGHTS) -> LoadedClip:
     register_course_config()
-    weights = checkpoints.shipped_path(COURSE_WEIGHTS)  # checks the recorded sha256
+    weights = checkpoints.shipped_path(weights_file)  # checks the recorded sha256
+    trained_on = ("ShapeWorld" if weights_file == COURSE_WEIGHTS
+                  else "augmented views of ShapeWorld")
     return _build(COURSE_MODEL, weights, device, source="course",
-                  name=f"course CLIP {COURSE_MODEL} (trained on ShapeWorld)")
+                  name=f"course CLIP {COURSE_MODEL} (trained on {trained_on})")
 
 
 def _load_file(path: Path, architecture: str | None, device: torch.device) -> LoadedClip:

@@ -163,8 +163,9 @@ def sample_grid(images, titles=None, columns: int = 8, size: float = 1.35, title
     n = len(images)
     columns = max(1, min(columns, n))
     rows = (n + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, (size + 0.25) * rows),
-                             squeeze=False)
+    title_lines = max((t.count("\n") + 1 for t in titles), default=1) if titles else 1
+    fig, axes = plt.subplots(rows, columns, squeeze=False,
+                             figsize=(size * columns, (size + 0.2 + 0.15 * title_lines) * rows))
     for ax in axes.flat:
         ax.axis("off")
     for i, ax in enumerate(axes.flat[:n]):

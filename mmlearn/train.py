@@ -20,6 +20,12 @@ classifier. The returned ``History`` holds the loss curve and those accuracies.
 ``mmlearn.losses``). Measured over seeds 0-2 (600 steps): plain CLIP "diagonal" targets
 reached 0.95 mean unseen accuracy, "fits" 0.91 - treating near-duplicate captions as
 right did not help here, so the plain loss is the default.
+
+``augment=True`` shows the model randomly tilted, shifted, scaled, blurred and noisy views
+of each training picture instead of the picture itself. Zero-shot accuracy on clean
+pictures stays as high, and the model becomes a steadier guide for VQGAN+CLIP (lesson
+04): the judge finds the prompted shape in more of the generated pictures (measured there;
+crops and mirroring as well made it a worse guide).
 """
 
 import logging
@@ -28,6 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torchvision.transforms.v2 as v2
 from tqdm.auto import tqdm
 
 from mmlearn import losses, shapes, zeroshot
@@ -46,6 +53,7 @@ class TrainConfig:
     n_train: int = 20_000       # ShapeWorld training images, drawn once up front
     max_objects: int = 1        # objects per training image (1 = single shapes only)
     targets: str = "diagonal"   # which captions count as right: see TARGETS
+    augment: bool = False       # train on random views of the pictures: see augment_views
     eval_every: int = 100       # steps between zero-shot evaluations (0 = only at the end)
     n_eval: int = 500           # test images per split for those evaluations
     seed: int = 0
@@ -117,13 +125,30 @@ def tokenize_once(tokenizer, captions: list[str]) -> torch.Tensor:
     return tokens[[row[c] for c in captions]]
 
 
+def augment_views(images: torch.Tensor) -> torch.Tensor:
+    """A random view of every uint8 picture [N, 3, H, W], drawn from torch's generator.
+
+    Tilted by up to 15 degrees, shifted by up to 6 %, scaled by 0.85-1.15, sometimes
+    blurred, with a little noise: the picture changes, its caption stays true (no crops
+    that cut the shape, no mirroring that swaps left and right).
+    """
+    view = v2.Compose([
+        v2.RandomAffine(degrees=15, translate=(0.06, 0.06), scale=(0.85, 1.15)),
+        v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, 1.0))], p=0.3),
+        v2.GaussianNoise(sigma=0.03, clip=True),
+    ])
+    views = torch.stack([view(image) for image in images.float() / 255])
+    return (views * 255).round().byte()
+
+
 def batch_loss(model, data, batch: torch.Tensor, tokens: torch.Tensor,
-               targets: str = "diagonal") -> torch.Tensor:
+               targets: str = "diagonal", augment: bool = False) -> torch.Tensor:
     """The contrastive loss of one batch: items ``batch`` of ``data`` (a ShapeWorld).
 
     ``tokens`` holds the tokenized captions of the whole data set.
     """
-    images = zeroshot.to_model_input(data.images[batch], model)
+    pictures = augment_views(data.images[batch]) if augment else data.images[batch]
+    images = zeroshot.to_model_input(pictures, model)
     image_features, text_features, logit_scale = model(images, tokens[batch])
     if targets == "diagonal":
         return losses.clip_loss(image_features, text_features, logit_scale)
@@ -192,7 +217,7 @@ def train(model, tokenizer, config: TrainConfig | None = None, data=None,
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        loss = batch_loss(model, data, next(batches), tokens, config.targets)
+        loss = batch_loss(model, data, next(batches), tokens, config.targets, config.augment)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,6 +1,7 @@
 """Train the course CLIP on ShapeWorld and ship it as mmlearn/weights/clip_shapeworld.pt.
 
     python scripts/train_clip.py               # about 5 minutes on one CPU core
+    python scripts/train_clip.py --augment     # the augmented guide for lesson 04 (~11 min)
 
 The model is open_clip's CLIP built from mmlearn/model_configs/mmlearn-tiny-clip.json,
 trained with ``mmlearn.train.train`` - the same loop lesson 01 runs live, only longer.
@@ -22,6 +23,7 @@ from mmlearn import train
 from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_atomic
 
 WEIGHTS_FILE = "clip_shapeworld.pt"
+AUGMENTED_FILE = "clip_shapeworld_augmented.pt"  # the same recipe with TrainConfig(augment=True)
 
 # The shipped model's recipe: the live run of lesson 01 (train.TrainConfig()) run 5x longer
 # on 3x more images. (Training on two-object scenes too, with targets="fits", was
@@ -38,16 +40,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1; the weights depend on it)")
     parser.add_argument("--n-test", type=int, default=1000, help="final test images per split")
-    parser.add_argument("--out", default=str(WEIGHTS_DIR / WEIGHTS_FILE),
+    parser.add_argument("--augment", action="store_true",
+                        help="train on random views (tilts, shifts, blur, noise) and "
+                             f"ship {AUGMENTED_FILE}: the guide of lesson 04")
+    parser.add_argument("--out", default=None,
                         help="where to write the weights (the shipped file by default; "
                              "its sha256 is recorded only there)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.shipped = AUGMENTED_FILE if args.augment else WEIGHTS_FILE
+    args.out = args.out or str(WEIGHTS_DIR / args.shipped)
+    return args
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    config = train.TrainConfig(**{**SHIPPED.__dict__, "steps": args.steps, "seed": args.seed})
+    config = train.TrainConfig(**{**SHIPPED.__dict__, "steps": args.steps, "seed": args.seed,
+                                  "augment": args.augment})
     print(f"training {train.COURSE_CLIP} with {args.threads} thread(s): {config}")
     start = time.perf_counter()
     model, tokenizer = train.new_course_clip(config.seed)
@@ -61,8 +70,8 @@ def main() -> None:
 
     save_atomic(half_precision(model.state_dict()), args.out)
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB (fp16 state dict)")
-    if args.out == str(WEIGHTS_DIR / WEIGHTS_FILE):
-        digest = record_sha256(WEIGHTS_FILE)
+    if args.out == str(WEIGHTS_DIR / args.shipped):
+        digest = record_sha256(args.shipped)
         print(f"wrote {args.out}, sha256 {digest} (recorded in SHA256SUMS)")
     else:
         print(f"wrote {args.out}")

@@ -91,3 +91,17 @@ def test_shipped_model_on_other_test_images_and_prompts(shipped):
 def test_config_file_is_the_registered_one():
     path = model_configs.CONFIG_DIR / f"{model_configs.COURSE_CLIP}.json"
     assert json.loads(path.read_text()) == open_clip.get_model_config(model_configs.COURSE_CLIP)
+
+
+# The guide of lesson 04: the same recipe trained on augmented views
+# (python scripts/train_clip.py --augment). It must stay as accurate on clean pictures.
+def test_augmented_view_model_is_shipped_and_as_accurate():
+    from mmlearn.clip import AUGMENTED_WEIGHTS, load_clip
+
+    path = checkpoints.shipped_path(AUGMENTED_WEIGHTS)  # raises if the sha256 does not match
+    assert path.stat().st_size < 8e6
+    guide = load_clip("course-augmented", "cpu")
+    assert "augmented" in guide.name and guide.source == "course"
+    scores = train.evaluate(guide.model, guide.tokenizer, train.held_out_sets(1000, seed=0))
+    assert scores["seen"] >= SEEN_BAR, scores
+    assert scores["unseen"] >= UNSEEN_BAR, scores

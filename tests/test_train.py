@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mmlearn import shapes, train, zeroshot
+from mmlearn import judge, shapes, train, zeroshot
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -84,3 +84,18 @@ def test_a_short_run_learns_colours_and_more():
     truth = [shapes.CLASSES[k].split()[0] for k in data.labels]
     colour_accuracy = sum(a == b for a, b in zip(colour, truth, strict=True)) / len(truth)
     assert colour_accuracy > 0.9, colour_accuracy
+
+
+def test_augmented_views_change_pixels_not_the_picture():
+    pictures = shapes.ShapeWorld(64, "train", seed=0).images
+    torch.manual_seed(0)
+    views = train.augment_views(pictures)
+    torch.manual_seed(0)
+    again = train.augment_views(pictures)
+    assert views.shape == pictures.shape and views.dtype == torch.uint8
+    assert torch.equal(views, again)                       # seeded: same views
+    assert (views.float() - pictures.float()).abs().mean() > 2  # the pixels did change
+    # ... but not what is shown: the judge still sees the same colour and shape
+    truth = [(o[0]["color"], o[0]["shape"]) for o in shapes.ShapeWorld(64, "train").objects]
+    rates = judge.hit_rates(judge.judge_images(views), truth)
+    assert rates["colour"] >= 0.95 and rates["shape"] >= 0.85, rates
