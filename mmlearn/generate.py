@@ -34,9 +34,10 @@ The same code runs with a pretrained CLIP and taming's ImageNet VQGAN on a GPU::
     model = vqgan.load_taming_vqgan("last.ckpt", "model.yaml")   # vqgan_imagenet_f16_16384
     generate.generate("a watercolour of a lighthouse", clip, model, PRETRAINED_SETTINGS)
 
-There 256 px images (16x16 tokens), 32 cutouts and 300 steps take about 2-3 minutes on a
-Colab T4 and about 5-6 GB of GPU memory (the VQGAN decoder's activations at 256 px
-dominate); 64 cutouts or 384 px need a larger GPU. On a CPU that path is far too slow.
+There: 256 px images (16x16 tokens), 32 cutouts, 300 steps. Time and GPU memory for that
+setting have not been measured by the course (no GPU where it is built); lesson 04 prints
+both when it runs on a GPU. The VQGAN decoder's activations at 256 px take most of the
+memory, so fewer cutouts or a smaller size fit a smaller GPU. On a CPU it is far too slow.
 """
 
 import io
