@@ -51,6 +51,11 @@ COURSE_WEIGHTS = "clip_shapeworld.pt"  # shipped in mmlearn/weights/
 # The same architecture trained on random views of the pictures (TrainConfig(augment=True)):
 # the guide of VQGAN+CLIP in lesson 04.
 AUGMENTED_WEIGHTS = "clip_shapeworld_augmented.pt"
+# The shipped course models: source name -> (weights file, what it was trained on).
+COURSE_SOURCES = {
+    "course": (COURSE_WEIGHTS, "ShapeWorld"),
+    "course-augmented": (AUGMENTED_WEIGHTS, "augmented views of ShapeWorld"),
+}
 DEFAULT_PRETRAINED = "ViT-B-32:laion2b_s34b_b79k"  # what "auto" prefers when it can have it
 REACH_TIMEOUT_S = 3.0  # how long "auto" waits for the Hugging Face Hub before giving up
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -166,10 +171,8 @@ def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | N
     device = pick_device(device)
     if source == "auto":
         return _load_auto(device, cache_dir, verbose)
-    if source == "course":
-        return _load_course(device)
-    if source == "course-augmented":
-        return _load_course(device, AUGMENTED_WEIGHTS)
+    if source in COURSE_SOURCES:
+        return _load_course(device, source)
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_folder(path, device)
@@ -186,7 +189,7 @@ def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | N
 def _combine_arguments(source: str, model: str | None, pretrained: str | None) -> str:
     """Turn open_clip-style ``model=``/``pretrained=`` keywords into one source string."""
     if pretrained is None:
-        if model is not None and source in ("auto", "course"):
+        if model is not None and (source == "auto" or source in COURSE_SOURCES):
             raise ValueError(f"model={model!r} needs a weights file (load_clip(path, model=...)) "
                              f"or a tag (load_clip(model=..., pretrained='TAG')).")
         return source
@@ -372,11 +375,10 @@ def register_course_config() -> None:
                                 f"missing from {model_configs.CONFIG_DIR}; reinstall mmlearn.")
 
 
-def _load_course(device: torch.device, weights_file: str = COURSE_WEIGHTS) -> LoadedClip:
+def _load_course(device: torch.device, source: str = "course") -> LoadedClip:
     register_course_config()
+    weights_file, trained_on = COURSE_SOURCES[source]
     weights = checkpoints.shipped_path(weights_file)  # checks the recorded sha256
-    trained_on = ("ShapeWorld" if weights_file == COURSE_WEIGHTS
-                  else "augmented views of ShapeWorld")
     return _build(COURSE_MODEL, weights, device, source="course",
                   name=f"course CLIP {COURSE_MODEL} (trained on {trained_on})")
 

@@ -289,10 +289,11 @@ def read_checkpoint_state_dict(ckpt_path: str | Path) -> dict:
     except pickle.UnpicklingError as error:
         reason = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line]
         raise ValueError(
-            f"{ckpt_path} holds Python objects besides tensors, which mmlearn does not "
-            f"unpickle (weights_only=True). If you trust the file, extract the weights once: "
-            f"torch.save({{'state_dict': torch.load(path, weights_only=False)['state_dict']}}, "
-            f"new_path). torch said: {(reason or [str(error)])[0][:300]}") from None
+            f"{ckpt_path} holds Python objects besides tensors, and mmlearn reads checkpoints "
+            f"with weights_only=True so that a file cannot run code. Use a checkpoint that "
+            f"holds only tensors (taming's official ones do), or, if you trust this file and "
+            f"its classes, allow them first with torch.serialization.add_safe_globals. "
+            f"torch said: {(reason or [str(error)])[0][:300]}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{ckpt_path} has no 'state_dict' entry; a taming .ckpt holds the "
                          f"weights under checkpoint['state_dict'].")

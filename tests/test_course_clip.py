@@ -9,15 +9,8 @@ import torch
 from mmlearn import checkpoints, model_configs, shapes, train, zeroshot
 
 WEIGHTS = "clip_shapeworld.pt"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models: one thread is as fast as two, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 # Measured by scripts/train_clip.py on 1000 test_seen / 1000 test_unseen images (seed 0):
 # seen 1.000, unseen 0.995. The bars below leave a margin for other CPUs / torch versions.
 SEEN_BAR, UNSEEN_BAR = 0.98, 0.95

@@ -5,14 +5,7 @@ import torch
 
 from mmlearn import judge, shapes, train, zeroshot
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Training runs here are tiny: one thread is faster than two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 MISSING = object()
 
@@ -191,3 +192,9 @@ class Note:
 
     def _repr_markdown_(self) -> str:
         return f"**{self.title}**: {self.text}"
+
+
+def unit_vectors(*shape: int, seed: int) -> torch.Tensor:
+    """Seeded random vectors of length 1 along the last dimension: test inputs for checkers."""
+    generator = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(*shape, generator=generator), dim=-1)

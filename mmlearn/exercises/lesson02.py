@@ -7,7 +7,12 @@ several templates per class, Q3 reads a confusion matrix.
 import torch
 import torch.nn.functional as F
 
-from mmlearn.exercises.core import Question, function_checker, value_checker
+from mmlearn.exercises.core import (
+    Question,
+    function_checker,
+    unit_vectors,
+    value_checker,
+)
 
 
 def _predict(image_features: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
@@ -18,15 +23,14 @@ def _ensemble(prompt_features: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.normalize(prompt_features, dim=-1).mean(dim=1), dim=-1).T
 
 
-def _features(*shape: int, seed: int) -> torch.Tensor:
-    return F.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1)
-
 
 q1 = Question(
     name="q1",
     variable="predict",
-    checker=function_checker(_predict, [(_features(5, 16, seed=0), _features(16, 3, seed=1)),
-                                        (_features(40, 32, seed=2), _features(32, 10, seed=3))]),
+    checker=function_checker(_predict, [
+        (unit_vectors(5, 16, seed=0), unit_vectors(16, 3, seed=1)),
+        (unit_vectors(40, 32, seed=2), unit_vectors(32, 10, seed=3)),
+    ]),
     hint_text="`image_features` is N x D and `classifier` is D x C: their product holds the "
               "similarity of every image to every class. Which class has the largest one?",
     solution_text="```python\ndef predict(image_features, classifier):\n"

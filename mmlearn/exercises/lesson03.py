@@ -4,9 +4,13 @@ Q1 writes brute-force top-k, Q2 writes recall@k, Q3 sizes an index in memory.
 """
 
 import torch
-import torch.nn.functional as F
 
-from mmlearn.exercises.core import Question, function_checker, value_checker
+from mmlearn.exercises.core import (
+    Question,
+    function_checker,
+    unit_vectors,
+    value_checker,
+)
 
 
 def _top_k(query: torch.Tensor, vectors: torch.Tensor, k: int) -> torch.Tensor:
@@ -18,15 +22,14 @@ def _recall_at_k(ranked: list[list[int]], relevant: list[set[int]], k: int) -> f
     return sum(hits) / len(hits)
 
 
-def _unit(*shape: int, seed: int) -> torch.Tensor:
-    return F.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1)
-
 
 q1 = Question(
     name="q1",
     variable="top_k",
-    checker=function_checker(_top_k, [(_unit(8, seed=0), _unit(20, 8, seed=1), 3),
-                                      (_unit(16, seed=2), _unit(500, 16, seed=3), 10)]),
+    checker=function_checker(_top_k, [
+        (unit_vectors(8, seed=0), unit_vectors(20, 8, seed=1), 3),
+        (unit_vectors(16, seed=2), unit_vectors(500, 16, seed=3), 10),
+    ]),
     hint_text="All vectors have length 1, so `vectors @ query` holds every cosine similarity. "
               "`torch.topk(scores, k)` returns the k largest, best first; you want their "
               "`.indices`.",

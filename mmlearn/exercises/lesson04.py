@@ -7,31 +7,20 @@ straight-through estimator (checked on its value *and* its gradient), Q4 counts 
 import math
 
 import torch
-import torch.nn.functional as F
 
+from mmlearn import generate
 from mmlearn.exercises.core import (
     Incorrect,
     NotAttempted,
     Question,
     function_checker,
+    unit_vectors,
     value_checker,
 )
 
 
-def _spherical_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return 2 * ((a - b).norm(dim=-1) / 2).arcsin().pow(2)
-
-
 def _parse_prompt(spec: str) -> list[tuple[str, float]]:
-    parts = []
-    for part in spec.split("|"):
-        text, _, weight = part.rpartition(":") if ":" in part else (part, "", "1")
-        parts.append((text.strip(), float(weight)))
-    return parts
-
-
-def _unit(*shape: int, seed: int) -> torch.Tensor:
-    return F.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1)
+    return [(part.text, part.weight) for part in generate.parse_prompts(spec)]
 
 
 def _check_straight_through(fn) -> None:
@@ -65,10 +54,10 @@ def _check_straight_through(fn) -> None:
 q1 = Question(
     name="q1",
     variable="spherical_distance",
-    checker=function_checker(_spherical_distance, [
-        (_unit(8, seed=0), _unit(8, seed=1)),
-        (_unit(5, 16, seed=2), _unit(5, 16, seed=3)),
-        (_unit(4, seed=4), _unit(4, seed=4)),
+    checker=function_checker(generate.spherical_distance, [
+        (unit_vectors(8, seed=0), unit_vectors(8, seed=1)),
+        (unit_vectors(5, 16, seed=2), unit_vectors(5, 16, seed=3)),
+        (unit_vectors(4, seed=4), unit_vectors(4, seed=4)),
     ], atol=1e-5),
     hint_text="For unit vectors a and b: take the length of a - b along the last dimension "
               "(`.norm(dim=-1)`), halve it, take `torch.arcsin`, square it, double it.",

@@ -6,6 +6,7 @@ Q4 writes softmax with a temperature.
 
 import torch
 
+from mmlearn import dalle
 from mmlearn.exercises.core import (
     Incorrect,
     NotAttempted,
@@ -13,10 +14,6 @@ from mmlearn.exercises.core import (
     function_checker,
     value_checker,
 )
-
-
-def _causal_mask(n: int) -> torch.Tensor:
-    return torch.ones(n, n, dtype=torch.bool).tril()
 
 
 def _check_mask(fn) -> None:
@@ -37,14 +34,9 @@ def _check_mask(fn) -> None:
         if mask.triu(1).any():
             raise Incorrect(f"in causal_mask({n}) some position may look at a *later* one "
                             f"(True above the diagonal): that is the future it must predict.")
-        if not mask.equal(_causal_mask(n)):
+        if not mask.equal(dalle.causal_mask(n)):
             raise Incorrect(f"in causal_mask({n}) some position may not look at itself or at "
                             f"an earlier position; it should see all of them.")
-
-
-def _top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    kth_largest = logits.topk(k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth_largest, float("-inf"))
 
 
 def _probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -81,7 +73,7 @@ q2 = Question(
 q3 = Question(
     name="q3",
     variable="top_k_filter",
-    checker=function_checker(_top_k_filter, [
+    checker=function_checker(dalle.top_k_filter, [
         (torch.tensor([[1.0, 3.0, 2.0, 0.5]]), 2),
         (_logits(3, 256, seed=0), 1),
         (_logits(8, 256, seed=1), 64),

@@ -1,0 +1,16 @@
+"""Fixtures shared by the unit tests."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models: one thread is as fast as two, and much faster on a busy 2-core machine.
+
+    Use it in a module with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
