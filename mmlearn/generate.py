@@ -34,6 +34,9 @@ The same code runs with a pretrained CLIP and taming's ImageNet VQGAN on a GPU::
     model = vqgan.load_taming_vqgan("last.ckpt", "model.yaml")   # vqgan_imagenet_f16_16384
     generate.generate("a watercolour of a lighthouse", clip, model, PRETRAINED_SETTINGS)
 
+Several CLIPs can guide together (``generate.generate("a red star", [clip_a, clip_b],
+vqgan)``): each scores the same cutouts and their losses add up.
+
 There: 256 px images (16x16 tokens), 32 cutouts, 300 steps. Time and GPU memory for that
 setting have not been measured by the course (no GPU where it is built); lesson 04 prints
 both when it runs on a GPU. The VQGAN decoder's activations at 256 px take most of the
@@ -285,13 +288,35 @@ def to_pil(images: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy())
 
 
-def generation_step(z: torch.Tensor, optimizer: torch.optim.Optimizer, clip, vqgan: VQGAN,
-                    targets: torch.Tensor, weights: torch.Tensor, transform: Callable,
-                    cutouts: int) -> float:
-    """One step of VQGAN+CLIP; returns the loss. Only z changes."""
+def as_guides(clip) -> list:
+    """One LoadedClip or several -> a list of the CLIPs that guide, all with one input size.
+
+    Several CLIPs are harder to fool than one: a pixel pattern that moves one model's
+    embedding towards the prompt rarely moves another's the same way, so what they all
+    reward is more likely to be the object itself.
+    """
+    guides = list(clip) if isinstance(clip, (list, tuple)) else [clip]
+    if not guides:
+        raise ValueError("Give at least one CLIP to guide the picture.")
+    sizes = {clip_input_size(guide) for guide in guides}
+    if len(sizes) > 1:
+        raise ValueError(f"The guiding CLIPs take different input sizes {sorted(sizes)} px; "
+                         f"use CLIPs with one input size (the cutouts are made once for all).")
+    return guides
+
+
+def generation_step(z: torch.Tensor, optimizer: torch.optim.Optimizer, guides: list,
+                    vqgan: VQGAN, targets: list, transform: Callable, cutouts: int) -> float:
+    """One step of VQGAN+CLIP; returns the loss. Only z changes.
+
+    ``targets`` holds one ``(embeddings, weights)`` pair per guide (``prompt_targets``):
+    every guide scores the same cutouts, and their losses add up.
+    """
     image = decode_latent(vqgan, z)                                      # [1, 3, H, W]
-    views = normalize_for_clip(make_cutouts(image, cutouts, transform), clip)
-    loss = prompt_loss(clip.model.encode_image(views), targets, weights)
+    views = make_cutouts(image, cutouts, transform)
+    loss = sum(prompt_loss(guide.model.encode_image(normalize_for_clip(views, guide)),
+                           embeddings, weights)
+               for guide, (embeddings, weights) in zip(guides, targets))
     optimizer.zero_grad(set_to_none=True)
     loss.backward(inputs=[z])            # gradients for z only, not for CLIP or VQGAN weights
     optimizer.step()
@@ -307,18 +332,20 @@ def generate(prompts: str | Sequence[WeightedPrompt], clip, vqgan: VQGAN,
     """Optimise a VQGAN latent so that CLIP finds the decoded image close to the prompts.
 
     ``prompts``: "text:weight | text:weight" or a list of WeightedPrompt. ``clip``: a
-    ``LoadedClip``. ``config`` fields may also be passed as keywords (``steps=100``).
-    ``init_image`` starts from that picture instead of random codes. ``callback(step,
-    image, loss)`` runs every ``frame_every`` steps; ``progress`` shows a tqdm bar.
+    ``LoadedClip``, or a list of them that guide together (``as_guides``). ``config``
+    fields may also be passed as keywords (``steps=100``). ``init_image`` starts from
+    that picture instead of random codes. ``callback(step, image, loss)`` runs every
+    ``frame_every`` steps; ``progress`` shows a tqdm bar.
     """
     config = replace(config or GenerationConfig(), **overrides)
     seed_everything(config.seed)  # the cutouts draw from torch's global generator
     start = time.perf_counter()
-    targets, weights = prompt_targets(clip, prompts, image_prompts)
+    guides = as_guides(clip)
+    targets = [prompt_targets(guide, prompts, image_prompts) for guide in guides]
     z = (random_latent(vqgan, config.size, config.seed) if init_image is None
          else latent_from_image(vqgan, init_image, config.size)).detach().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=config.lr)
-    transform = cutout_transform(clip_input_size(clip), config.min_crop, config.augment)
+    transform = cutout_transform(clip_input_size(guides[0]), config.min_crop, config.augment)
     frames, losses = [], []
     for step in tqdm(range(config.steps + 1), desc="VQGAN+CLIP", disable=not progress):
         if step % config.frame_every == 0 or step == config.steps:
@@ -327,8 +354,8 @@ def generate(prompts: str | Sequence[WeightedPrompt], clip, vqgan: VQGAN,
             if callback is not None:
                 callback(step, frames[-1], losses[-1] if losses else math.nan)
         if step < config.steps:
-            losses.append(generation_step(z, optimizer, clip, vqgan, targets, weights,
-                                          transform, config.cutouts))
+            losses.append(generation_step(z, optimizer, guides, vqgan, targets, transform,
+                                          config.cutouts))
     return Generation(frames[-1], frames, losses, z.detach(), time.perf_counter() - start)
 
 
