@@ -85,9 +85,9 @@ def run(classes: list[str], seeds: list[int], guides: list, vqgan,
             seconds.append(result.seconds)
             names.append(name)
     verdicts = judge.judge_images(pictures)
-    targets = [tuple(name.split()) for name in classes]
-    per_seed = [verdicts[k * len(classes):(k + 1) * len(classes)] for k in range(len(seeds))]
-    by_seed = [judge.hit_rates(one_seed, targets)["shape"] for one_seed in per_seed]
+    n = len(classes)  # the pictures of seed k are pictures[k * n:(k + 1) * n]
+    by_seed = [split_rates(verdicts[k * n:(k + 1) * n], classes)["all"]["shape"]
+               for k in range(len(seeds))]
     return {"rates": split_rates(verdicts, names), "shape_by_seed": by_seed,
             "verdicts": verdicts, "names": names, "pictures": pictures,
             "seconds": float(np.mean(seconds))}
