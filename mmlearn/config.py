@@ -1,16 +1,25 @@
 """Settings shared by the whole package: the offline switch, the device, the seed.
 
 Everything that depends on the environment is read here, in one place, so a
-learner can see at a glance what changes mmlearn's behaviour.
+learner can see at a glance what changes mmlearn's behaviour:
+
+- ``MMLEARN_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``): never touch the network.
+- ``MMLEARN_DEVICE=cpu|cuda|mps``: run on that device instead of the best one found.
 """
 
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
 
 OFFLINE_VARIABLES = ("MMLEARN_OFFLINE", "HF_HUB_OFFLINE")
+DEVICE_VARIABLE = "MMLEARN_DEVICE"
+DEVICE_KINDS = ("cuda", "mps", "cpu")
+# PyTorch reads this once, when torch is imported: with it, an operation that Apple's GPU
+# backend lacks runs on the CPU instead of raising. mmlearn/__init__.py sets it early.
+MPS_FALLBACK_VARIABLE = "PYTORCH_ENABLE_MPS_FALLBACK"
 
 
 def is_offline() -> bool:
@@ -23,11 +32,72 @@ def is_offline() -> bool:
                for name in OFFLINE_VARIABLES)
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """The device to run on: CUDA when present, else CPU; pass a name to override."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def mps_available() -> bool:
+    """True on a Mac whose PyTorch can use the Apple GPU (Metal Performance Shaders)."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def best_device_kind() -> str:
+    """The fastest device this machine has: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if mps_available():
+        return "mps"
+    return "cpu"
+
+
+def _check_present(kind: str) -> None:
+    present = {"cuda": torch.cuda.is_available, "mps": mps_available, "cpu": lambda: True}
+    if not present[kind]():
+        raise ValueError(f"device {kind!r} was asked for, but this machine has none; "
+                         f"pass device='cpu' (or unset {DEVICE_VARIABLE}).")
+
+
+def _warn_if_mps_cannot_fall_back(kind: str) -> None:
+    if kind == "mps" and os.environ.get(MPS_FALLBACK_VARIABLE) != "1":
+        warnings.warn(f"Apple GPU chosen, but {MPS_FALLBACK_VARIABLE}=1 was not set before "
+                      "torch was imported, so an operation the GPU lacks will raise instead of "
+                      "running on the CPU. Import mmlearn before torch, or set the variable "
+                      "before starting Jupyter.", stacklevel=3)
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to run on.
+
+    In order: the ``device`` argument; else the ``MMLEARN_DEVICE`` environment variable;
+    else the best device found (CUDA, then Apple's MPS, then CPU). ``"auto"`` means
+    "the best device found". A device this machine lacks raises a ValueError.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device is None:
+        device = os.environ.get(DEVICE_VARIABLE, "").strip() or "auto"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu', not {type(device).__name__}.")
+    name = device.strip().lower()
+    if name == "auto":
+        name = best_device_kind()
+    kind = name.split(":")[0]
+    if kind not in DEVICE_KINDS:
+        raise ValueError(f"unknown device {device!r}: use one of 'auto', 'cuda', 'mps', 'cpu' "
+                         f"(or 'cuda:1' for a second GPU).")
+    _check_present(kind)
+    _warn_if_mps_cannot_fall_back(kind)
+    return torch.device(name)
+
+
+def describe_device(device: str | torch.device | None = None) -> str:
+    """One line for a lesson's setup cell: which device runs the lesson, and why."""
+    chosen = pick_device(device)
+    asked = device if device is not None else os.environ.get(DEVICE_VARIABLE, "").strip()
+    if asked and str(asked).lower() != "auto":
+        why = "asked for" + (f" by {DEVICE_VARIABLE}" if device is None else "")
+    else:
+        why = {"cuda": "an NVIDIA GPU was found",
+               "mps": "an Apple GPU was found",
+               "cpu": "no GPU was found"}[chosen.type]
+    return f"Device: {chosen} ({why}; set {DEVICE_VARIABLE}=cpu|cuda|mps to change it)"
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -64,10 +64,3 @@ def test_stored_errors_and_size_are_reported(good_notebook):
     assert any("error output" in p for p in problems)
     assert any("2 MB" in p for p in problems)
 
-
-def test_binder_requirements_follow_the_lock_file():
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, str(ROOT / "scripts/make_binder_requirements.py"),
-                             "--check"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
