@@ -6,6 +6,7 @@
   embedding -> diffusion decoder -> two upsamplers.
 - ``two_ways_to_generate``: VQGAN+CLIP optimises one image at a time; DALL-E runs one
   trained model forward and lets CLIP pick among its samples.
+- ``causal_mask``: which earlier positions each position of the sequence may attend to.
 
 Every function returns a matplotlib Figure.
 """
@@ -174,6 +175,20 @@ def sample_grid(images, titles=None, columns: int = 8, size: float = 1.35, title
             ax.set_title(titles[i], fontsize=7.5)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def causal_mask(mask, title: str = "causal mask"):
+    """A causal mask [n, n] as a picture: row i is a position, dark cells the positions j it
+    may attend to. Ticks are whole positions (0, 1, 2, ...): there is nothing in between."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(3.4, 3.4))
+    ax.imshow(np.asarray(mask, dtype=float), cmap="Blues", vmin=0, vmax=1)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(title=title, xlabel="attends to position j", ylabel="position i")
     fig.tight_layout()
     return fig
 

@@ -133,8 +133,11 @@ def spherical_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """2 * arcsin(|a - b| / 2)^2 for unit vectors a, b (along the last dimension).
 
     For unit vectors |a - b| = 2 sin(theta / 2), where theta is the angle between them,
-    so this is theta^2 / 2: the squared distance measured *along the sphere*. It keeps
-    pulling until the angle is zero, where 1 - cosine flattens out near the target.
+    so this is theta^2 / 2: the squared distance measured *along the sphere*. Near the
+    target it behaves like 1 - cosine (both are about theta^2 / 2 for small theta); they
+    differ far from it: 1 - cosine saturates (its slope, sin theta, falls to 0 towards
+    theta = pi), while theta^2 / 2 keeps its slope, theta, so a picture far from the
+    prompt still gets a strong pull.
     """
     return 2 * ((a - b).norm(dim=-1) / 2).clamp(max=1).arcsin().pow(2)
 
