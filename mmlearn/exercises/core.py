@@ -2,16 +2,61 @@
 
 In a notebook a learner writes an answer into a named variable (or function) and
 calls ``q1.check()``; ``q1.hint()`` nudges, ``q1.solution()`` shows one way to do it.
-A check compares *values* (with tolerances for floats, and shapes and dtypes for
-arrays) or runs the learner's function on test cases against a reference. Every
-outcome is a short message that teaches: correct, incorrect (what is wrong, without
-giving the answer away), or not attempted yet.
+Every outcome is a short message that teaches: correct, incorrect (what is wrong,
+without giving the answer away), or not attempted yet. Whatever the learner hands in
+(a ragged list, NaN, a string, a function that raises, hangs or takes the wrong
+number of arguments) the answer is a verdict, never a traceback, and a check writes
+nothing to stderr. Nothing is sent anywhere; the messages are Markdown with a
+plain-text fallback.
 
-Nothing is sent anywhere; the messages are Markdown with a plain-text fallback.
+For lesson authors, the checkers (a checker takes the answer and returns None when it
+is right, or raises ``Incorrect(message)`` / ``NotAttempted()``):
+
+``value_checker(expected, rtol=1e-4, atol=1e-6)``
+    Compares a value with ``expected`` (see ``compare``): numbers with tolerances,
+    arrays and tensors by shape, kind and values, lists and tuples item by item.
+``function_checker(reference, cases, rtol=1e-4, atol=1e-6, time_limit=TIME_LIMIT)``
+    Runs the learner's function on each case (a tuple of arguments) and compares
+    with ``reference``. The reference runs first, on its own deep copy of the case;
+    the learner's function gets another fresh copy, so a function that changes its
+    inputs in place can neither pass nor spoil later checks. Each call is limited to
+    ``time_limit`` seconds (raise it for slow exercises).
+``choice_checker(correct, choices="abcd", why_not=None)``
+    "Predict, then run" questions: the learner assigns one letter (``"b"``, ``" B "``
+    are the same). ``why_not`` maps a wrong letter to a message that teaches.
+``behaviour_checker(behaviour, time_limit=TIME_LIMIT)``
+    Build exercises checked by what the function does rather than by a reference
+    value: ``behaviour(run)`` calls ``run(*args)`` as often as it likes (``run``
+    calls the learner's function under the time limit, turns its exceptions and
+    NotImplementedError into verdicts; it does *not* copy the arguments, so build
+    them inside ``behaviour``) and raises ``Incorrect`` with a teaching message.
+``call_learner(fn, args, time_limit=TIME_LIMIT, copy=True)``
+    The same protection for a checker written by hand.
+
+``Question(name, variable, checker, hint_text, solution_text, time_limit=None)``
+bounds a whole check (``time_limit`` seconds; by default what the checker declares,
+else ``CHECK_TIME_LIMIT``).
+
+Time limits use a daemon thread joined with a timeout (this works in Jupyter, on
+Windows and outside the main thread, unlike ``signal.alarm``). Python cannot stop a
+thread: a learner's function that runs forever keeps running in the background
+(using CPU) until the kernel restarts; the check itself answers on time.
+
+Grading: when the environment variable ``MMLEARN_GRADING`` is set (as
+``scripts/grade_class.py`` does for nbgrader), a check that is not correct raises
+``NotCorrect`` (an ``AssertionError`` shown as the verdict alone), so that the
+autograder gives that test cell no points.
 """
 
+import contextlib
+import copy
+import inspect
+import io
 import math
-from collections.abc import Callable
+import os
+import threading
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +65,9 @@ import torch
 import torch.nn.functional as F
 
 MISSING = object()
+TIME_LIMIT = 5.0  # seconds for one call of a learner's function
+CHECK_TIME_LIMIT = 60.0  # seconds for a whole check whose checker declares no bound (generous:
+# a checker may build its test data the first time)
 
 
 class Incorrect(Exception):
@@ -28,6 +76,10 @@ class Incorrect(Exception):
 
 class NotAttempted(Exception):
     """The placeholder is still in place, or the answer was never assigned."""
+
+
+class TookTooLong(Exception):
+    """A call did not finish within its time limit (the thread is left running)."""
 
 
 @dataclass
@@ -51,54 +103,323 @@ class Feedback:
         return f"**{self._MARKS[self.status]}**: {self.message}"
 
 
-def _as_array(x: Any) -> np.ndarray:
+class NotCorrect(AssertionError):
+    """Raised by ``Question.check`` in grading mode; IPython shows only the verdict."""
+
+    def __init__(self, feedback: Feedback):
+        super().__init__(repr(feedback))
+        self.feedback = feedback
+
+    def _render_traceback_(self) -> list[str]:
+        return [repr(self.feedback)]
+
+
+def grading() -> bool:
+    """True when an autograder runs the notebook (``MMLEARN_GRADING`` is set)."""
+    return os.environ.get("MMLEARN_GRADING", "") not in ("", "0")
+
+
+# -- running the learner's code ---------------------------------------------------------
+
+def _short(value: Any, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a repr that fails is the learner's problem, not the check's
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _sentence(text: str, limit: int = 200) -> str:
+    """An error message cut to ``limit`` characters and ended with a full stop."""
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def fresh(value: Any) -> Any:
+    """A deep copy of a test input (tensors that refuse ``deepcopy`` are cloned)."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        if isinstance(value, torch.Tensor):
+            return value.detach().clone().requires_grad_(value.requires_grad)
+        if isinstance(value, (list, tuple)):
+            return type(value)(fresh(v) for v in value)
+        if isinstance(value, dict):
+            return {k: fresh(v) for k, v in value.items()}
+        return value
+
+
+def run_with_time_limit(fn: Callable, args: tuple = (), kwargs: dict | None = None,
+                        time_limit: float | None = TIME_LIMIT) -> Any:
+    """``fn(*args, **kwargs)`` in a daemon thread; ``TookTooLong`` after ``time_limit`` s.
+
+    Exceptions of ``fn`` are raised again here. On a timeout the thread cannot be
+    stopped: it keeps running in the background until it ends or the process does.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn(*args, **(kwargs or {}))
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="mmlearn-check", daemon=True)
+    thread.start()
+    thread.join(time_limit)
+    if thread.is_alive():
+        raise TookTooLong(time_limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def _arity_problem(fn: Callable, n_args: int, kwargs: dict | None = None,
+                   reference: Callable | None = None) -> str | None:
+    """A message when ``fn`` cannot be called with ``n_args`` positional arguments."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # a builtin without a signature: just call it
+    try:
+        signature.bind(*range(n_args), **dict.fromkeys(kwargs or {}))
+        return None
+    except TypeError:
+        pass
+    names = ""
+    if reference is not None:
+        try:
+            params = [p.name.lstrip("_") for p in inspect.signature(reference).parameters.values()]
+            if len(params) >= n_args:
+                names = f" ({', '.join(params[:n_args])})"
+        except (TypeError, ValueError):
+            pass
+    positional = [p for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    takes = (f"{len(required)} to {len(positional)}" if len(required) != len(positional)
+             else str(len(positional)))
+    plural = "s" if n_args != 1 else ""
+    return (f"your function should take {n_args} argument{plural}{names}, "
+            f"but yours takes {takes}.")
+
+
+def call_learner(fn: Any, args: tuple = (), kwargs: dict | None = None, *,
+                 time_limit: float | None = TIME_LIMIT, copy: bool = True,
+                 reference: Callable | None = None, case: str = "") -> Any:
+    """Call the learner's ``fn`` safely and return its result, or raise a verdict.
+
+    The arguments are deep-copied first (``copy=False`` to pass them as they are).
+    Wrong number of arguments, an exception, ``NotImplementedError`` (the
+    placeholder) and a call longer than ``time_limit`` seconds become ``Incorrect``
+    or ``NotAttempted`` with a message; ``case`` (e.g. "on test case 2 ") prefixes it.
+    """
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+    problem = _arity_problem(fn, len(args), kwargs, reference=reference)
+    if problem:
+        raise Incorrect(problem)
+    if copy:
+        args, kwargs = fresh(args), fresh(kwargs)
+    try:
+        return run_with_time_limit(fn, args, kwargs, time_limit)
+    except NotImplementedError:
+        raise NotAttempted() from None
+    except TookTooLong:
+        raise Incorrect(f"{case}your function took too long (more than {time_limit:g} s); "
+                        f"is there a loop that never ends? (It may still be running in the "
+                        f"background: restart the kernel if the notebook feels slow.)") from None
+    except BaseException as error:  # the learner's bug, reported as feedback
+        raise Incorrect(f"{case}your function raised {type(error).__name__}: "
+                        f"{_sentence(error)}") from None
+
+
+# -- comparing values -----------------------------------------------------------------
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, (bool, np.bool_))
+
+
+def _plain(x: Any) -> Any:
+    """Tensors, arrays and numpy scalars inside lists turned into Python lists/numbers."""
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
+        return x.detach().cpu().tolist()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _as_array(x: Any) -> np.ndarray:
+    """The learner's answer as a numeric numpy array, or ``Incorrect`` saying why not."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.float()
+        try:
+            return x.numpy()
+        except Exception as error:
+            raise Incorrect(f"your tensor could not be read ({error}).") from None
+    if isinstance(x, str):
+        raise Incorrect(f"expected an array or tensor, got a string ({_short(x)}).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = np.asarray(_plain(x) if isinstance(x, (list, tuple)) else x)
+    except (ValueError, TypeError):
+        raise Incorrect("your answer is a ragged list: its rows do not all have the same "
+                        "length, so it is not an array. Check how each row is built.") from None
+    if array.dtype.kind in "US":
+        raise Incorrect("your answer holds strings, not numbers (remove the quotes).")
+    if array.dtype.kind == "O":
+        try:
+            array = array.astype(float)
+        except (ValueError, TypeError):
+            raise Incorrect("your answer holds things that are not numbers (or rows of "
+                            "different lengths); expected an array of numbers.") from None
+    if array.dtype.kind == "c":
+        raise Incorrect("your answer holds complex numbers; expected real numbers.")
+    return array
+
+
+def _compare_arrays(answer: Any, expected: Any, rtol: float, atol: float) -> None:
+    if not isinstance(answer, (torch.Tensor, np.ndarray, np.generic, list, tuple)):
+        raise Incorrect(f"expected an array or tensor, got a {type(answer).__name__}.")
+    got, want = _as_array(answer), _as_array(expected)
+    if got.shape != want.shape:
+        raise Incorrect(f"the shape should be {tuple(want.shape)}, but yours is "
+                        f"{tuple(got.shape)}.")
+    if got.dtype.kind != want.dtype.kind and not (got.dtype.kind in "fiu"
+                                                  and want.dtype.kind in "fiu"):
+        raise Incorrect(f"the values should be of kind {want.dtype}, yours are {got.dtype}.")
+    got, want = got.astype(float), want.astype(float)  # bool arrays cannot be subtracted
+    with np.errstate(all="ignore"):
+        nan = np.isnan(got) & ~np.isnan(want)
+        if nan.any():
+            raise Incorrect(f"{int(nan.sum())} of {nan.size} values are not a number (NaN): "
+                            f"look for a division by zero or the log of a negative number.")
+        close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+        if close.all():
+            return
+        wrong = ~close
+        message = f"the shape is right, but {int(wrong.sum())} of {wrong.size} values are off"
+        finite = wrong & np.isfinite(got) & np.isfinite(want)
+        if finite.any():
+            message += f" (largest difference {np.abs(got - want)[finite].max():.3g})"
+        elif (wrong & np.isinf(got)).any():
+            message += " (some of yours are infinite)"
+        raise Incorrect(message + ".")
+
+
+def _compare_numbers(answer: Any, expected: Any, rtol: float, atol: float) -> None:
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.detach().cpu().reshape(()).item()
+    if isinstance(answer, np.ndarray) and answer.size == 1:
+        answer = answer.reshape(()).item()
+    if isinstance(answer, np.generic):
+        answer = answer.item()
+    if isinstance(answer, str):
+        raise Incorrect(f"expected a number, got a string ({_short(answer)}): remove the quotes.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        raise Incorrect(f"expected a number, got {_short(answer, 40)} "
+                        f"(a {type(answer).__name__}).")
+    if math.isnan(answer):
+        raise Incorrect("your answer is not a number (NaN): look for a division by zero or "
+                        "a computation on an empty list.")
+    if math.isinf(answer):
+        raise Incorrect(f"your answer is {'' if answer > 0 else 'minus '}infinity.")
+    if not math.isclose(answer, float(expected), rel_tol=rtol, abs_tol=atol):
+        direction = "too large" if answer > expected else "too small"
+        raise Incorrect(f"{answer:.6g} is {direction}.")
+
+
+def _compare(answer: Any, expected: Any, rtol: float, atol: float) -> None:
+    if isinstance(expected, (torch.Tensor, np.ndarray)):
+        if _is_number(answer) and _as_array(expected).ndim == 0:
+            _compare_numbers(answer, _as_array(expected).item(), rtol, atol)
+        else:
+            _compare_arrays(answer, expected, rtol, atol)
+        return
+    if isinstance(expected, (bool, np.bool_)):
+        if isinstance(answer, torch.Tensor) and answer.numel() == 1 \
+                and answer.dtype == torch.bool:
+            answer = answer.item()
+        if not isinstance(answer, (bool, np.bool_)):
+            raise Incorrect(f"expected True or False, got {_short(answer, 40)}.")
+        if bool(answer) != bool(expected):
+            raise Incorrect(f"{bool(answer)!r} is not right; think again about the question.")
+        return
+    if _is_number(expected):
+        _compare_numbers(answer, expected, rtol, atol)
+        return
+    if isinstance(expected, str):
+        if not isinstance(answer, str):
+            raise Incorrect(f"expected a string, got a {type(answer).__name__}.")
+        if answer != expected:
+            if answer.strip() == expected:
+                raise Incorrect(f"{_short(answer)} has spaces around it; strip them.")
+            raise Incorrect(f"{_short(answer)} is not what we are looking for.")
+        return
+    if isinstance(expected, (list, tuple)):
+        if isinstance(answer, (torch.Tensor, np.ndarray)):
+            answer = _plain(answer)
+        if not isinstance(answer, (list, tuple)):
+            raise Incorrect(f"expected a list of {len(expected)} items, got a "
+                            f"{type(answer).__name__}.")
+        if len(answer) != len(expected):
+            raise Incorrect(f"it should hold {len(expected)} items, yours holds {len(answer)}.")
+        for i, (a, e) in enumerate(zip(answer, expected), start=1):
+            if a is None and e is not None:
+                raise Incorrect(f"item {i} (of {len(expected)}) is None.")
+            try:
+                _compare(a, e, rtol, atol)
+            except Incorrect as wrong:
+                raise Incorrect(f"item {i} (of {len(expected)}): {wrong}") from None
+        return
+    if isinstance(expected, Mapping):
+        if not isinstance(answer, Mapping):
+            raise Incorrect(f"expected a dictionary, got a {type(answer).__name__}.")
+        missing = [k for k in expected if k not in answer]
+        extra = [k for k in answer if k not in expected]
+        if missing or extra:
+            raise Incorrect(f"the keys are not right (missing {len(missing)}, "
+                            f"{len(extra)} too many).")
+        for key in expected:
+            try:
+                _compare(answer[key], expected[key], rtol, atol)
+            except Incorrect as wrong:
+                raise Incorrect(f"at key {_short(key, 30)}: {wrong}") from None
+        return
+    if isinstance(expected, (set, frozenset)) and isinstance(answer, (list, tuple)):
+        answer = set(answer)
+    try:
+        equal = bool(answer == expected)
+    except Exception:  # e.g. an array compared with a set
+        equal = False
+    if not equal:
+        raise Incorrect(f"{_short(answer)} is not what we are looking for.")
 
 
 def compare(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> None:
     """Raise ``Incorrect`` with a teaching message unless ``answer`` matches ``expected``.
 
-    Numbers are compared with tolerances; arrays and tensors by shape, dtype kind
-    (integer, float, bool) and values; everything else with ``==``.
+    Numbers are compared with tolerances (NaN is "not a number", never "too small");
+    arrays and tensors by shape, dtype kind (integer, float, bool) and values (a list
+    of numbers counts as an array; a ragged or object list gets a message); lists and
+    tuples item by item (a list for a tuple is fine); dictionaries key by key;
+    everything else with ``==``. ``None`` or ``...`` is "not attempted".
     """
     if answer is None or answer is Ellipsis:
         raise NotAttempted()
-    if isinstance(expected, (torch.Tensor, np.ndarray)):
-        if not isinstance(answer, (torch.Tensor, np.ndarray, list, tuple)):
-            raise Incorrect(f"expected an array or tensor, got a {type(answer).__name__}.")
-        got, want = _as_array(answer), _as_array(expected)
-        if got.shape != want.shape:
-            raise Incorrect(f"the shape should be {tuple(want.shape)}, but yours is "
-                            f"{tuple(got.shape)}.")
-        if got.dtype.kind != want.dtype.kind and not (got.dtype.kind in "fiu"
-                                                      and want.dtype.kind in "fiu"):
-            raise Incorrect(f"the values should be of kind {want.dtype}, yours are {got.dtype}.")
-        got, want = got.astype(float), want.astype(float)  # bool arrays cannot be subtracted
-        if not np.allclose(got, want, rtol=rtol, atol=atol):
-            wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
-            raise Incorrect(f"the shape is right, but {int(wrong.sum())} of {wrong.size} values "
-                            f"are off (largest difference {np.abs(got - want).max():.3g}).")
-        return
-    if isinstance(expected, bool) or isinstance(answer, bool):
-        if answer != expected:
-            raise Incorrect(f"{answer!r} is not right; think again about the question.")
-        return
-    if isinstance(expected, (int, float)):
-        if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-            answer = answer.item()
-        if isinstance(answer, np.generic):
-            answer = answer.item()
-        if not isinstance(answer, (int, float)):
-            raise Incorrect(f"expected a number, got a {type(answer).__name__}.")
-        if math.isnan(answer) or not math.isclose(answer, expected, rel_tol=rtol, abs_tol=atol):
-            direction = "too large" if answer > expected else "too small"
-            raise Incorrect(f"{answer:.6g} is {direction}.")
-        return
-    if answer != expected:
-        raise Incorrect(f"{answer!r} is not what we are looking for.")
+    _compare(answer, expected, rtol, atol)
 
+
+# -- checkers -------------------------------------------------------------------------
 
 def value_checker(expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> Callable:
     """A checker that compares the learner's value with ``expected`` (see ``compare``)."""
@@ -108,29 +429,84 @@ def value_checker(expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> Call
 
 
 def function_checker(reference: Callable, cases: list[tuple], rtol: float = 1e-4,
-                     atol: float = 1e-6) -> Callable:
+                     atol: float = 1e-6, time_limit: float = TIME_LIMIT) -> Callable:
     """A checker that runs the learner's function on each case and compares with ``reference``.
 
-    ``cases`` is a list of argument tuples. The message names the failing case and
-    what the learner's function returned, not the expected output.
+    ``cases`` is a list of argument tuples. For each case the reference runs first on
+    its own deep copy, then the learner's function on a fresh copy, within
+    ``time_limit`` seconds. The message names the failing case and what went wrong,
+    not the expected output.
     """
     def check(fn: Any) -> None:
         if not callable(fn):
             raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
         for i, args in enumerate(cases, start=1):
+            expected = reference(*fresh(args))
+            got = call_learner(fn, args, time_limit=time_limit, reference=reference,
+                               case=f"on test case {i} ")
+            if got is None and expected is not None:
+                raise Incorrect(f"on test case {i} your function returned None: "
+                                f"did you forget `return`?")
             try:
-                got = fn(*args)
-            except NotImplementedError:
-                raise NotAttempted() from None
-            except Exception as error:  # the learner's bug, reported as feedback
-                raise Incorrect(f"on test case {i} your function raised "
-                                f"{type(error).__name__}: {error}") from None
-            try:
-                compare(got, reference(*args), rtol=rtol, atol=atol)
+                compare(got, expected, rtol=rtol, atol=atol)
             except NotAttempted:
-                raise Incorrect(f"on test case {i} your function returned {got!r}.") from None
+                raise Incorrect(f"on test case {i} your function returned {_short(got)}.") \
+                    from None
             except Incorrect as wrong:
                 raise Incorrect(f"on test case {i} (of {len(cases)}): {wrong}") from None
+    check.time_limit = time_limit * len(cases) + CHECK_TIME_LIMIT
+    return check
+
+
+def choice_checker(correct: str, choices: str = "abcd",
+                   why_not: Mapping[str, str] | None = None) -> Callable:
+    """A checker for "predict, then run": the learner assigns one letter among ``choices``.
+
+    Case and spaces do not matter (``" B "`` is ``"b"``). A wrong letter gets
+    ``why_not[letter]`` if given, else a nudge to run the cell and look again.
+    """
+    choices = [c.lower() for c in choices]
+    correct = correct.strip().lower()
+    if correct not in choices:
+        raise ValueError(f"{correct!r} is not among the choices {choices}")
+    why_not = {k.strip().lower(): v for k, v in (why_not or {}).items()}
+    listed = ", ".join(f'"{c}"' for c in choices)
+
+    def check(answer: Any) -> None:
+        if answer is None or answer is Ellipsis:
+            raise NotAttempted()
+        if not isinstance(answer, str):
+            raise Incorrect(f"answer with one letter in quotes, one of {listed}; "
+                            f"got {_short(answer, 40)}.")
+        letter = answer.strip().strip(".()").strip().lower()
+        if letter in ("", "?", "_"):
+            raise NotAttempted()
+        if letter not in choices:
+            raise Incorrect(f"{_short(answer, 40)} is not one of the choices {listed}.")
+        if letter != correct:
+            raise Incorrect(why_not.get(letter, f'not "{letter}": run the cell below, look at '
+                                                f"what happens, and think about why."))
+    return check
+
+
+def behaviour_checker(behaviour: Callable[[Callable], None],
+                      time_limit: float = TIME_LIMIT) -> Callable:
+    """A checker for a build exercise, judged by what the learner's function does.
+
+    ``behaviour(run)`` gets ``run(*args, **kwargs)``, which calls the learner's
+    function within ``time_limit`` seconds and turns its exceptions (and the
+    placeholder's NotImplementedError) into a verdict. ``run`` passes the arguments
+    as they are, so ``behaviour`` can look at them afterwards (gradients, in-place
+    changes): build them inside ``behaviour``. ``behaviour`` raises
+    ``Incorrect(message)`` when the behaviour is wrong.
+    """
+    def check(fn: Any) -> None:
+        if not callable(fn):
+            raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return call_learner(fn, args, kwargs, time_limit=time_limit, copy=False)
+        behaviour(run)
     return check
 
 
@@ -147,30 +523,76 @@ def _learner_namespace() -> dict:
     return vars(__main__)
 
 
+def _raised_by(error: BaseException, fn: Any) -> bool:
+    """Whether the learner's function ``fn`` is on the traceback of ``error``."""
+    code = getattr(fn, "__code__", None)
+    tb = error.__traceback__
+    while code is not None and tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+@contextlib.contextmanager
+def _quiet():
+    """No warnings and nothing on stderr while checking (nbgrader fails on stderr)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+
+
 @dataclass
 class Question:
-    """One exercise. ``variable`` names what the learner assigns in the notebook."""
+    """One exercise. ``variable`` names what the learner assigns in the notebook.
+
+    ``time_limit`` bounds a whole check in seconds (default: what the checker
+    declares, else ``CHECK_TIME_LIMIT``).
+    """
 
     name: str
     variable: str
     checker: Callable[[Any], None]
     hint_text: str
     solution_text: str
+    time_limit: float | None = None
 
     def check(self, answer: Any = MISSING) -> Feedback:
         """Check ``answer``, or, when called with no argument, the notebook variable."""
+        feedback = self._feedback(answer)
+        if grading() and not feedback.correct:
+            raise NotCorrect(feedback)
+        return feedback
+
+    def _feedback(self, answer: Any) -> Feedback:
         if answer is MISSING:
             answer = _learner_namespace().get(self.variable, MISSING)
         if answer is MISSING:
             return Feedback("not attempted",
                             f"assign your answer to `{self.variable}` in the cell above, "
                             f"run it, then check again.")
+        if answer is None or answer is Ellipsis:  # the usual placeholders, for every checker
+            return Feedback("not attempted", f"`{self.variable}` still holds the placeholder.")
+        limit = self.time_limit or getattr(self.checker, "time_limit", None) or CHECK_TIME_LIMIT
         try:
-            self.checker(answer)
+            with _quiet():
+                run_with_time_limit(self.checker, (answer,), time_limit=limit)
         except NotAttempted:
             return Feedback("not attempted", f"`{self.variable}` still holds the placeholder.")
         except Incorrect as wrong:
-            return Feedback("incorrect", f"{wrong} Try `{self.name}.hint()` if you are stuck.")
+            message = str(wrong).rstrip()
+            if not message.endswith((".", "!", "?", ")")):
+                message += "."
+            return Feedback("incorrect", f"{message} Try `{self.name}.hint()` if you are stuck.")
+        except TookTooLong:
+            return Feedback("incorrect", f"checking `{self.variable}` took too long (more than "
+                                         f"{limit:g} s); is there a loop that never ends?")
+        except Exception as error:  # an answer the checker did not foresee: still a verdict
+            who = "your function" if _raised_by(error, answer) else "checking your answer"
+            return Feedback("incorrect", f"{who} raised {type(error).__name__}: "
+                                         f"{_sentence(error)} Try `{self.name}.hint()` "
+                                         f"if you are stuck.")
         return Feedback("correct", f"`{self.variable}` is right.")
 
     def hint(self) -> "Note":
