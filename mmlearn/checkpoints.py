@@ -9,6 +9,8 @@ half-copied file is caught with a clear message instead of a strange error later
 import hashlib
 import io
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 
@@ -36,6 +38,38 @@ def recorded_sha256(filename: str) -> str | None:
         if len(parts) == 2 and parts[1] == filename:
             return parts[0]
     return None
+
+
+def load_tensors(path: str | Path, mmap: bool = False):
+    """``torch.load(path, weights_only=True)``, with errors that name the file.
+
+    ``weights_only`` means the file may hold tensors and plain containers but no code,
+    so loading it cannot run anything. ``mmap=True`` maps the file instead of reading
+    it: tensors are paged in when used, and entries that are dropped (a training
+    checkpoint's optimizer states) never take memory. Files saved by torch before 1.6
+    cannot be mapped and are read whole.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights file at {path}.")
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError as error:
+            if not mmap or "mmap" not in str(error):
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = found.group(1) if found else "a class"
+        raise ValueError(
+            f"{path} holds Python objects besides tensors ({what}), and mmlearn reads "
+            f"weights with weights_only=True so that a file cannot run code. Use a file "
+            f"that holds only tensors.") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ValueError(f"{path} could not be read as weights ({detail}): it may be "
+                         f"truncated or corrupt; download or save it again.") from None
 
 
 def shipped_path(filename: str) -> Path:

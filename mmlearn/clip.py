@@ -29,6 +29,8 @@ arbitrary Python code a pickled file can contain.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import textwrap
 import threading
@@ -44,7 +46,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmlearn import checkpoints, model_configs
-from mmlearn.config import is_offline, pick_device
+from mmlearn.config import is_offline, memory_limit_bytes, pick_device
 
 COURSE_MODEL = model_configs.COURSE_CLIP  # open_clip config name: "mmlearn-tiny-clip"
 COURSE_WEIGHTS = "clip_shapeworld.pt"  # shipped in mmlearn/weights/
@@ -58,6 +60,10 @@ COURSE_SOURCES = {
 }
 DEFAULT_PRETRAINED = "ViT-B-32:laion2b_s34b_b79k"  # what "auto" prefers when it can have it
 REACH_TIMEOUT_S = 3.0  # how long "auto" waits for the Hugging Face Hub before giving up
+# Loading ViT-B-32 alone peaks at about 1.5 GB on the CPU (benchmarks/bench_load_memory.py);
+# a lesson adds the course model, pictures and figures. Under a smaller limit (Binder's
+# 2 GB) the kernel would be killed, so "auto" takes the course model there.
+PRETRAINED_NEEDS_BYTES = 2_200_000_000
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
@@ -167,6 +173,11 @@ def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | N
     "ViT-B-32", pretrained="openai")``. device: None picks CUDA when present, else CPU.
     verbose: print which model "auto" picked and why.
     """
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a string such as 'auto' or 'course', or a path; "
+                        f"got {type(source).__name__}.")
+    if not os.fspath(source).strip():
+        raise ValueError("source is empty: use 'auto', 'course', 'ARCH:TAG' or a file path.")
     source = _combine_arguments(os.fspath(source), model, pretrained)
     device = pick_device(device)
     if source == "auto":
@@ -207,7 +218,13 @@ def _load_auto(device: torch.device, cache_dir: str | None, verbose: bool) -> Lo
     architecture, tag = DEFAULT_PRETRAINED.split(":")
     config = open_clip.get_pretrained_cfg(architecture, tag)
     cached = _cached_weights(config, cache_dir)
-    if cached:
+    limit = memory_limit_bytes()
+    if limit is not None and limit < PRETRAINED_NEEDS_BYTES:
+        use_pretrained, why = False, (
+            f"this machine lets the kernel use {limit / 1e9:.1f} GB (MEM_LIMIT or its cgroup), "
+            f"and a lesson with the pretrained model needs about "
+            f"{PRETRAINED_NEEDS_BYTES / 1e9:.1f} GB")
+    elif cached:
         use_pretrained, why = True, f"its weights are in the local cache ({cached})"
     elif is_offline():
         use_pretrained, why = False, "offline mode is on (MMLEARN_OFFLINE or HF_HUB_OFFLINE)"
@@ -485,6 +502,58 @@ def _widths_match(config: dict, shapes: dict[str, tuple[int, ...]]) -> bool:
             and shapes.get("visual.proj") == (vision_width, config["embed_dim"]))
 
 
+@contextlib.contextmanager
+def _quiet_random_init():
+    """Hide open_clip's "initialized randomly" warning: the weights are assigned right after."""
+    def keep(record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors, memory-mapped where the format allows.
+
+    Memory-mapped tensors live in the file's pages, not in a second copy: with a
+    600 MB ViT-B-32 that is the difference between fitting in Binder's 2 GB and not.
+    """
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as error:  # files saved before torch 1.6 cannot be mapped
+            if "mmap" not in str(error):
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _assign_weights(model: torch.nn.Module, path: Path) -> None:
+    """Make the model's parameters *be* the checkpoint's tensors (no copy into random ones).
+
+    ``assign=True`` swaps each parameter for the loaded tensor, so the randomly
+    initialised one is freed; a tensor stored in another dtype (fp16 weights of an
+    fp32 model) is converted first, which copies only that tensor.
+    """
+    state = _read_state_dict(path)
+    own = model.state_dict()
+    for name, tensor in state.items():
+        if name in own:
+            if tensor.dtype != own[name].dtype:
+                state[name] = tensor.to(own[name].dtype)
+            if tensor.ndim != own[name].ndim and tensor.numel() == own[name].numel():
+                state[name] = state[name].reshape(own[name].shape)  # logit_scale: () vs (1,)
+    model.load_state_dict(state, strict=True, assign=True)
+
+
 def _build(architecture: str, weights: Path, device: torch.device, *, name: str, source: str,
            force_quick_gelu: bool = False, preprocess: dict | None = None) -> LoadedClip:
     """Create the open_clip model with these weights; turn a shape mismatch into advice."""
@@ -492,12 +561,16 @@ def _build(architecture: str, weights: Path, device: torch.device, *, name: str,
     preprocess = preprocess or {}
     from_folder = architecture.startswith("local-dir:")  # open_clip finds the weights itself
     try:
-        model, _, transform = open_clip.create_model_and_transforms(
-            architecture, pretrained=None if from_folder else str(weights), device=device,
-            force_quick_gelu=force_quick_gelu, weights_only=True,
-            image_mean=preprocess.get("mean"), image_std=preprocess.get("std"),
-            image_interpolation=preprocess.get("interpolation"),
-            image_resize_mode=preprocess.get("resize_mode"))
+        with _quiet_random_init():
+            model, _, transform = open_clip.create_model_and_transforms(
+                architecture, pretrained=None, device="cpu",
+                force_quick_gelu=force_quick_gelu, weights_only=True,
+                image_mean=preprocess.get("mean"), image_std=preprocess.get("std"),
+                image_interpolation=preprocess.get("interpolation"),
+                image_resize_mode=preprocess.get("resize_mode"))
+        if not from_folder:  # a local-dir model came with its weights
+            _assign_weights(model, weights)
+        model = model.to(device)
     except (RuntimeError, AssertionError) as error:  # open_clip's two ways to say "mismatch"
         if isinstance(error, RuntimeError) and "loading state_dict" not in str(error):
             raise

@@ -100,6 +100,29 @@ def describe_device(device: str | torch.device | None = None) -> str:
     return f"Device: {chosen} ({why}; set {DEVICE_VARIABLE}=cpu|cuda|mps to change it)"
 
 
+# Where Linux says how much memory this process's group may use (cgroup v2, then v1).
+CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def memory_limit_bytes(cgroup_files: tuple[str, ...] = CGROUP_LIMIT_FILES) -> int | None:
+    """How much memory this kernel may use, when something limits it; else None.
+
+    mybinder.org sets ``MEM_LIMIT`` (2 GB there) and kills a kernel above it; containers
+    set a cgroup limit. A machine's own RAM is not a limit here: the OS can swap.
+    """
+    limits = []
+    if os.environ.get("MEM_LIMIT", "").strip().isdigit():
+        limits.append(int(os.environ["MEM_LIMIT"]))
+    for name in cgroup_files:
+        try:
+            text = open(name).read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max", or v1's huge "no limit" value
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and torch so that re-running a notebook gives the same numbers."""
     random.seed(seed)

@@ -23,7 +23,6 @@ Images go in and come out in taming's range [-1, 1]; ``to_vqgan_range`` and
 import contextlib
 import io
 import math
-import pickle
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ from PIL import Image
 from taming.modules.diffusionmodules.model import Decoder, Encoder
 from taming.modules.vqvae.quantize import VectorQuantizer
 
-from mmlearn.checkpoints import shipped_path
+from mmlearn.checkpoints import load_tensors, shipped_path
 from mmlearn.config import pick_device
 from mmlearn.shapes import BACKGROUND_LEVELS, COLORS, image_grid
 
@@ -275,7 +274,7 @@ LIGHTNING_CLASS_NAMES = ("pytorch_lightning.callbacks.model_checkpoint.ModelChec
 
 
 def read_checkpoint_state_dict(ckpt_path: str | Path) -> dict:
-    """The ``state_dict`` of a taming/Lightning .ckpt, read with ``weights_only=True``.
+    """The ``state_dict`` of a taming/Lightning .ckpt, memory-mapped, read with ``weights_only``.
 
     ``weights_only`` means the file can hold tensors and plain containers but no code,
     so a downloaded checkpoint cannot run anything on your machine. Other top-level
@@ -283,17 +282,8 @@ def read_checkpoint_state_dict(ckpt_path: str | Path) -> dict:
     """
     allowed = [(_LightningPlaceholder, name) for name in LIGHTNING_CLASS_NAMES]
     safe_globals = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
-    try:
-        with safe_globals(allowed) if safe_globals else contextlib.nullcontext():
-            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line]
-        raise ValueError(
-            f"{ckpt_path} holds Python objects besides tensors, and mmlearn reads checkpoints "
-            f"with weights_only=True so that a file cannot run code. Use a checkpoint that "
-            f"holds only tensors (taming's official ones do), or, if you trust this file and "
-            f"its classes, allow them first with torch.serialization.add_safe_globals. "
-            f"torch said: {(reason or [str(error)])[0][:300]}") from None
+    with safe_globals(allowed) if safe_globals else contextlib.nullcontext():
+        checkpoint = load_tensors(ckpt_path, mmap=True)  # optimizer states never read
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{ckpt_path} has no 'state_dict' entry; a taming .ckpt holds the "
                          f"weights under checkpoint['state_dict'].")
@@ -328,14 +318,17 @@ def load_taming_vqgan(ckpt_path: str | Path, config_path: str | Path,
     taming-transformers README. The model comes back in eval mode on ``device``.
     """
     model = vqgan_from_config(config_path)
-    model.load_state_dict(model_weights(read_checkpoint_state_dict(ckpt_path), model))
+    weights = model_weights(read_checkpoint_state_dict(ckpt_path), model)
+    # The model's parameters become the mapped tensors: no second copy of 300 MB.
+    same_dtypes = all(weights[k].dtype == v.dtype for k, v in model.state_dict().items())
+    model.load_state_dict(weights, assign=same_dtypes)
     return model.to(pick_device(device)).eval()
 
 
 def load_course_vqgan(device: str | None = None) -> VQGAN:
     """The course's small VQGAN trained on ShapeWorld (scripts/train_vqgan.py), sha256-checked."""
     model = vqgan_from_config(COURSE_CONFIG)
-    state_dict = torch.load(shipped_path(COURSE_WEIGHTS), map_location="cpu", weights_only=True)
+    state_dict = load_tensors(shipped_path(COURSE_WEIGHTS))
     model.load_state_dict(model_weights(state_dict, model))  # fp16 on disk, fp32 in the model
     return model.to(pick_device(device)).eval()
 

@@ -350,3 +350,57 @@ def test_auto_falls_back_to_the_shipped_course_model(offline, network_calls, cap
     assert texts.shape[0] == 2 and torch.allclose(texts.norm(dim=-1), torch.ones(2))
     assert network_calls == []
 
+
+
+# --- memory: Binder's 2 GB ----------------------------------------------------------------
+
+def test_auto_takes_the_course_model_under_binders_memory_limit(vit_b_32, monkeypatch,
+                                                                tmp_path, network_calls, capsys):
+    """Cached pretrained weights, but MEM_LIMIT as on mybinder.org: the course model, and why."""
+    _, _, _, path = vit_b_32
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = empty_cache(monkeypatch, tmp_path)
+    snapshot = cache / LAION_REPO / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (cache / LAION_REPO / "refs").mkdir()
+    (cache / LAION_REPO / "refs" / "main").write_text("0" * 40)
+    os.symlink(path, snapshot / "open_clip_pytorch_model.bin")
+    monkeypatch.setenv("MEM_LIMIT", "2147483648")
+    clip = load_clip("auto")
+    assert clip.source == "course"
+    printed = capsys.readouterr().out
+    assert "2.1 GB" in printed and "MEM_LIMIT" in printed
+    monkeypatch.setenv("MEM_LIMIT", str(16 * 2**30))
+    monkeypatch.setattr(clip_module, "memory_limit_bytes", lambda: 16 * 2**30)
+    assert load_clip("auto").source == "pretrained"
+
+
+def test_the_memory_limit_is_read_from_mem_limit_and_cgroups(monkeypatch, tmp_path):
+    from mmlearn.config import memory_limit_bytes
+    monkeypatch.delenv("MEM_LIMIT", raising=False)
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    v2.write_text("max\n")
+    v1.write_text(f"{2**63 - 4096}\n")  # cgroup v1's way of saying "no limit"
+    assert memory_limit_bytes((str(v2), str(v1), str(tmp_path / "absent"))) is None
+    v2.write_text("1073741824\n")
+    assert memory_limit_bytes((str(v2),)) == 2**30
+    monkeypatch.setenv("MEM_LIMIT", "536870912")
+    assert memory_limit_bytes((str(v2),)) == 2**29  # the smaller of the two
+
+
+def test_loaded_weights_are_the_files_not_a_copy(vit_b_32, offline):
+    """The parameters are assigned from the memory-mapped file: no random copy remains."""
+    model, _, _, path = vit_b_32
+    clip = load_clip(path, model="ViT-B-32", device="cpu")
+    expected = model.state_dict()
+    for name, tensor in clip.model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+
+
+@pytest.mark.parametrize("source, error, match", [(None, TypeError, "string"),
+                                                  (12, TypeError, "string"),
+                                                  ("", ValueError, "empty"),
+                                                  ("   ", ValueError, "empty")])
+def test_a_source_that_names_nothing_says_what_to_pass(source, error, match, offline):
+    with pytest.raises(error, match=match):
+        load_clip(source)
