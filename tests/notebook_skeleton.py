@@ -72,6 +72,8 @@ def skeleton_problems(notebook: dict, relpath: str, repo_url: str, size: int = 0
         problems.append("a setup cell must call seed_everything(...)")
     elif "model" not in _outputs_text(setup[0]).lower():
         problems.append("the setup cell's output must say which model is active")
+    elif "Device:" not in _outputs_text(setup[0]):
+        problems.append("the setup cell must print the device (print(describe_device()))")
     if not _has_heading(cells, "exercises"):
         problems.append("an '## Exercises' section is missing")
     if not _has_heading(cells, "summary"):
@@ -84,8 +86,37 @@ def skeleton_problems(notebook: dict, relpath: str, repo_url: str, size: int = 0
     if not any(c.get("outputs") for c in code):
         problems.append("no stored outputs: run the notebook "
                         "(make execute NB=...) before committing")
+    problems += output_problems(code, notebook.get("metadata", {}))
     if size > MAX_BYTES:
         problems.append(f"the file is {size / 1e6:.1f} MB, over the 2 MB budget")
+    return problems
+
+
+# A path of the machine that ran the notebook: meaningless, and private, anywhere else.
+MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[^/\s]+/|/tmp/|/Users/[^/\s]+/|"
+                          r"[A-Z]:\\\\?Users)")
+# A progress bar stored before it finished: GitHub and an unrun notebook show "0%".
+UNFINISHED_BAR = re.compile(r"(?<![\d.])0%\|")
+
+
+def output_problems(code: list[dict], metadata: dict) -> list[str]:
+    """Stored outputs a reader should not see: stderr, machine paths, unfinished bars."""
+    problems = []
+    for number, cell in enumerate(code, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                first = _text({"source": output.get("text", "")}).strip().splitlines()[:1]
+                problems.append(f"code cell {number} stored stderr output ({first}): "
+                                f"catch the warning or silence the log")
+        text = _outputs_text(cell)
+        if MACHINE_PATH.search(text):
+            problems.append(f"code cell {number}'s output shows a machine path "
+                            f"({MACHINE_PATH.search(text).group(0)}...)")
+        if UNFINISHED_BAR.search(text):
+            problems.append(f"code cell {number} stored an unfinished progress bar (0%|)")
+    widget_state = json.dumps(metadata.get("widgets", {}))
+    if MACHINE_PATH.search(widget_state):
+        problems.append("the saved widget state shows a machine path")
     return problems
 
 

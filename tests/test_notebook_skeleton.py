@@ -64,3 +64,44 @@ def test_stored_errors_and_size_are_reported(good_notebook):
     assert any("error output" in p for p in problems)
     assert any("2 MB" in p for p in problems)
 
+
+
+def _with_output(notebook, output):
+    planted = copy.deepcopy(notebook)
+    cell = next(c for c in planted["cells"] if c["cell_type"] == "code")
+    cell["outputs"].append(output)
+    return planted
+
+
+@pytest.mark.parametrize("output, complaint", [
+    ({"output_type": "stream", "name": "stderr",
+      "text": ["mmlearn/dalle.py:117: UserWarning: unknown word\n"]}, "stderr"),
+    ({"output_type": "stream", "name": "stdout",
+      "text": ["saved to /work/main/build/index.npz\n"]}, "machine path"),
+    ({"output_type": "execute_result", "execution_count": 1, "metadata": {},
+      "data": {"text/plain": ["PosixPath('/root/.cache/x.pt')"]}}, "machine path"),
+    ({"output_type": "stream", "name": "stdout",
+      "text": ["training:   0%|          | 0/600 [00:00<?, ?it/s]\n"]}, "unfinished progress"),
+])
+def test_outputs_a_reader_should_not_see_are_reported(good_notebook, output, complaint):
+    notebook, relpath = good_notebook
+    problems = skeleton_problems(_with_output(notebook, output), relpath, repository_url())
+    assert any(complaint in p for p in problems), problems
+
+
+def test_a_finished_bar_and_percentages_are_fine(good_notebook):
+    notebook, relpath = good_notebook
+    finished = {"output_type": "stream", "name": "stdout",
+                "text": ["training: 100%|##########| 600/600 [00:53<00:00]\naccuracy 10%|\n"]}
+    assert skeleton_problems(_with_output(notebook, finished), relpath, repository_url()) == []
+
+
+def test_the_setup_cell_must_print_the_device(good_notebook):
+    notebook, relpath = good_notebook
+    planted = copy.deepcopy(notebook)
+    setup = next(c for c in planted["cells"] if "seed_everything(" in "".join(c["source"]))
+    for output in setup["outputs"]:
+        if "text" in output:
+            output["text"] = [line for line in output["text"] if "Device:" not in line]
+    problems = skeleton_problems(planted, relpath, repository_url())
+    assert any("device" in p for p in problems), problems
