@@ -1,7 +1,9 @@
-"""Student copies: solutions become placeholders, and running stops at the first exercise."""
+"""Student copies: solutions become placeholders, running stops at the first exercise, nbgrader
+metadata marks answers and checks, and no badge opens the teacher's copy."""
 
 import importlib.util
 import json
+import re
 
 import nbformat
 import pytest
@@ -43,6 +45,58 @@ def test_student_copy_hides_every_solution_and_still_parses(path):
             assert "SOLUTION" not in cell["source"] and not cell["outputs"]
             python = TransformerManager().transform_cell(cell["source"])
             compile(python, path.name, "exec")
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
+def test_student_copy_marks_answers_and_checks_for_nbgrader(path):
+    copy = students.student_notebook(json.loads(path.read_text()), path.name)
+    marks = [c["metadata"]["nbgrader"] for c in copy["cells"] if "nbgrader" in c["metadata"]]
+    checks = [m for m in marks if m["grade"]]
+    answers = [m for m in marks if m["solution"]]
+    assert checks and answers
+    assert all(m["locked"] and m["points"] == 1 and re.fullmatch(r"q\d+", m["grade_id"])
+               for m in checks)
+    assert all(not m["locked"] and m["grade_id"].endswith("_answer") for m in answers)
+    ids = [m["grade_id"] for m in marks]
+    assert len(ids) == len(set(ids))
+    for cell in copy["cells"]:
+        source = cell["source"]
+        if cell["cell_type"] == "code" and students.checked_question(source):
+            assert cell["metadata"]["nbgrader"]["grade"], source
+
+
+def _links(notebook):
+    text = "".join("".join(c["source"]) for c in notebook["cells"]
+                   if c["cell_type"] == "markdown")
+    return re.findall(r"https?://[^)\s]+", text)
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
+def test_student_copy_badges_never_open_the_teachers_copy(path):
+    teacher = json.loads(path.read_text())
+    teacher_links = [u for u in _links(teacher) if "/v2/gh/" in u or "/github/" in u]
+    assert teacher_links, f"{path.name} has no badges to test"
+    plain = students.student_notebook(teacher, path.name)
+    assert not [u for u in _links(plain) if "mybinder.org/v2" in u or "colab.research" in u
+                and "/github/" in u]
+    elsewhere = students.student_notebook(teacher, path.name, repo="school/ml-class",
+                                          branch="spring", directory="lessons")
+    badges = [u for u in _links(elsewhere) if "/v2/gh/" in u or "/github/" in u]
+    assert len(badges) == len(teacher_links)
+    assert all("school/ml-class" in u and "spring" in u and "lessons" in u for u in badges)
+    assert not set(badges) & set(teacher_links)
+
+
+def test_the_command_line_writes_copies_with_badges_for_another_repository(tmp_path):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_student_copies.py"),
+                    str(ROOT / "notebooks"), str(tmp_path), "--repo", "school/ml-class",
+                    "--branch", "spring"], check=True, capture_output=True)
+    copy = json.loads((tmp_path / "00_start_here.ipynb").read_text())
+    assert any("colab.research.google.com/github/school/ml-class/blob/spring/notebooks/"
+               "00_start_here.ipynb" in u for u in _links(copy))
 
 
 def test_student_copy_of_00_runs_until_the_first_exercise(tmp_path, monkeypatch):
