@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from mmlearn import losses, shapes, zeroshot
 from mmlearn.config import seed_everything
 from mmlearn.model_configs import COURSE_CLIP, register
+from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
 
 
 @dataclass
@@ -98,19 +99,13 @@ def new_course_clip(seed: int = 0):
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then a cosine decay to zero: gentle start, gentle landing."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    """Linear warm-up, then a cosine decay to zero (see ``mmlearn.optim.warmup_cosine``)."""
+    return warmup_cosine(step, config.steps, config.lr, config.warmup_steps)
 
 
 def make_optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW; weight decay only on matrices (not on biases, norms or the temperature)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = decay_groups(model, config.weight_decay)
     try:  # the fused version is 4x faster on a CPU (torch >= 2.4); same maths
         return torch.optim.AdamW(groups, lr=config.lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
@@ -215,8 +210,7 @@ def train(model, tokenizer, config: TrainConfig | None = None, data=None,
 
     bar = tqdm(range(config.steps), desc="training CLIP", disable=not progress)
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+        set_learning_rate(optimizer, learning_rate(step, config))
         loss = batch_loss(model, data, next(batches), tokens, config.targets, config.augment)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

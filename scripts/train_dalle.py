@@ -35,6 +35,7 @@ import torch
 from mmlearn import dalle
 from mmlearn.checkpoints import WEIGHTS_DIR, record_sha256, save_atomic
 from mmlearn.config import seed_everything
+from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
 from mmlearn.vqgan import load_course_vqgan
 
@@ -63,19 +64,12 @@ def parse_args() -> argparse.Namespace:
 
 def learning_rate(step: int, args: argparse.Namespace) -> float:
     """Linear warm-up, then a cosine decay to 10 % of the peak."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item()))
+    return warmup_cosine(step, args.steps, args.lr, args.warmup, floor=0.1)
 
 
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     """AdamW with GPT's betas; weight decay on matrices only (not biases, norms)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                              {"params": no_decay, "weight_decay": 0.0}],
-                             lr=lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(decay_groups(model, 0.01), lr=lr, betas=(0.9, 0.95))
 
 
 def train(model: dalle.TinyDalle, text: torch.Tensor, image: torch.Tensor,
@@ -87,8 +81,7 @@ def train(model: dalle.TinyDalle, text: torch.Tensor, image: torch.Tensor,
     start = time.perf_counter()
     for step in range(args.steps):
         batch = torch.randint(len(text), (args.batch_size,), generator=generator)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, args)
+        set_learning_rate(optimizer, learning_rate(step, args))
         loss, parts = dalle.dalle_loss(model, text[batch], image[batch], model.tokenizer.pad_id)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

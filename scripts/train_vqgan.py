@@ -29,7 +29,6 @@ held-out reconstruction figures.
 
 import argparse
 import io
-import math
 import time
 
 import torch
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 
 from mmlearn.checkpoints import WEIGHTS_DIR, atomic_write_bytes, half_precision, record_sha256
 from mmlearn.config import seed_everything
+from mmlearn.optim import set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
 from mmlearn.vqgan import (
     COURSE_CONFIG,
@@ -96,10 +96,7 @@ def save_weights(model: VQGAN, path: str) -> None:
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> float:
     """Linear warm-up, then a cosine decay to 5 % of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, steps, peak, warmup, floor=0.05)
 
 
 def train(model: VQGAN, images: torch.Tensor, held_out: torch.Tensor,
@@ -118,8 +115,7 @@ def train(model: VQGAN, images: torch.Tensor, held_out: torch.Tensor,
         if args.restart_every and step % args.restart_every == 0:
             restarted = restart_dead_codes(model, model.encode_latent(x), usage, generator)
             usage.zero_()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, args.steps, args.lr)
+        set_learning_rate(optimizer, learning_rate(step, args.steps, args.lr))
         reconstruction, vq_loss, indices = model(x)
         reconstruction_loss = RECONSTRUCTION_LOSSES[args.reconstruction_loss](reconstruction, x)
         loss = reconstruction_loss + vq_loss

@@ -92,3 +92,21 @@ def test_augmented_views_change_pixels_not_the_picture():
     truth = [(o[0]["color"], o[0]["shape"]) for o in shapes.ShapeWorld(64, "train").objects]
     rates = judge.hit_rates(judge.judge_images(views), truth)
     assert rates["colour"] >= 0.95 and rates["shape"] >= 0.85, rates
+
+
+def test_one_schedule_for_every_model():
+    """Warm-up rises linearly to the peak, the cosine lands on floor x peak at the end."""
+    from mmlearn.optim import warmup_cosine
+    assert warmup_cosine(0, 100, 1.0, 10) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 1.0, 10) == pytest.approx(1.0)
+    assert warmup_cosine(100, 100, 2.0, 10, floor=0.05) == pytest.approx(0.1)
+    rates = [warmup_cosine(s, 100, 1.0, 10) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def test_weight_decay_only_on_matrices():
+    from mmlearn.optim import decay_groups
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    decayed, plain = decay_groups(model, 0.1)
+    assert [p.shape for p in decayed["params"]] == [torch.Size([3, 4])]
+    assert len(plain["params"]) == 3 and plain["weight_decay"] == 0.0
