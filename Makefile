@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 COURSE := $(PYTHON) scripts/course.py
 PY := .venv/bin/python
 
-.PHONY: lab test setup unit unit-fast notebooks platforms lint lock requirements student \
+.PHONY: lab test test-browser setup unit unit-fast notebooks platforms lint lock requirements student \
 	execute clean help
 
 help:
@@ -20,7 +20,7 @@ help:
 	@echo "make execute NB=notebooks/01_....ipynb   re-run a notebook and store its outputs"
 	@echo "make lock       re-resolve requirements-lock.txt (uv, every platform)"
 
-lab test setup unit notebooks platforms lint lock requirements:
+lab test test-browser setup unit notebooks platforms lint lock requirements:
 	$(COURSE) $@
 
 unit-fast:

@@ -2,6 +2,7 @@
 
     python scripts/course.py lab     build .venv from the lock file (first time), start JupyterLab
     python scripts/course.py test    lint, unit tests, every notebook under nbval, platform check
+    python scripts/course.py test-browser   the widget lessons in JupyterLab, headless Chromium
 
 On Windows, where there is no ``make``: ``py -3.11 scripts\\course.py lab``. The Makefile
 calls this script, so there is one recipe. It uses only the standard library: it must
@@ -84,13 +85,18 @@ def lab_flags(has_screen: bool, is_root: bool) -> list[str]:
     return flags + (["--allow-root"] if is_root else [])
 
 
-def lab() -> None:
-    python = setup()
+def lab_command(python: Path, *extra: str) -> list:
+    """The command that starts JupyterLab on notebooks/ (also used by the browser test)."""
     has_screen = os.name == "nt" or sys.platform == "darwin" or bool(os.environ.get("DISPLAY"))
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return [python, "-m", "jupyter", "lab", "--notebook-dir=notebooks", "--ip=127.0.0.1",
+            *lab_flags(has_screen, is_root), *extra]
+
+
+def lab() -> None:
+    python = setup()
     print("Starting JupyterLab; open the http://127.0.0.1:... address it prints below.")
-    run([python, "-m", "jupyter", "lab", "--notebook-dir=notebooks", "--ip=127.0.0.1",
-         *lab_flags(has_screen, is_root)])
+    run(lab_command(python))
 
 
 def lint() -> None:
@@ -98,7 +104,13 @@ def lint() -> None:
 
 
 def unit(*pytest_args: str) -> None:
-    run([setup(), "-m", "pytest", "tests", *pytest_args], env={**OFFLINE, "MPLBACKEND": "Agg"})
+    run([setup(), "-m", "pytest", "tests", "--ignore=tests/browser", *pytest_args],
+        env={**OFFLINE, "MPLBACKEND": "Agg"})
+
+
+def test_browser() -> None:
+    """Lessons 02 and 03 in JupyterLab in headless Chromium (Debian's chromium and its driver)."""
+    run([setup(), "-m", "pytest", "tests/browser", "-v"], env=OFFLINE)
 
 
 def notebooks() -> None:
@@ -133,7 +145,8 @@ def requirements() -> None:
     run([setup(), "scripts/make_requirements.py"])
 
 
-COMMANDS = {"setup": setup, "lab": lab, "test": test, "lint": lint, "unit": unit,
+COMMANDS = {"setup": setup, "lab": lab, "test": test, "test-browser": test_browser,
+            "lint": lint, "unit": unit,
             "notebooks": notebooks, "platforms": platforms, "lock": lock,
             "requirements": requirements}
 
