@@ -252,7 +252,7 @@ def test_auto_falls_back_to_the_course_model_offline(variable, tiny_course, monk
     printed = capsys.readouterr().out
     assert f"using {clip.name}" in printed and "offline" in printed
     assert "load_clip('ViT-B-32:laion2b_s34b_b79k')" in printed  # how to get the other one
-    assert seconds < 5, f"offline fallback took {seconds:.1f} s"
+    assert seconds < 60, f"offline fallback took {seconds:.1f} s: is it waiting for a network?"
     assert_same_embeddings(clip, model, preprocess, tokenizer)
     assert network_calls == []
 
@@ -301,7 +301,7 @@ def test_pretrained_tag_offline_fails_fast_with_advice(tag, offline, network_cal
         load_clip(tag)
     seconds = time.perf_counter() - start
     message = str(error.value)
-    assert seconds < 5, f"offline failure took {seconds:.1f} s"
+    assert seconds < 60, f"offline failure took {seconds:.1f} s: is it waiting for a network?"
     assert "Offline mode is on" in message and tag in message
     assert "Hugging Face cache" in message and "load_clip('course')" in message
     assert network_calls == []
@@ -344,7 +344,7 @@ def test_auto_falls_back_to_the_shipped_course_model(offline, network_calls, cap
     seconds = time.perf_counter() - start
     assert clip.source == "course"
     assert clip.name == "course CLIP mmlearn-tiny-clip (trained on ShapeWorld)"
-    assert seconds < 5, f"offline fallback to the course model took {seconds:.1f} s"
+    assert seconds < 60, f"offline fallback took {seconds:.1f} s: is it waiting for a network?"
     assert "offline" in capsys.readouterr().out
     texts = clip.encode_texts(["a red circle", "a blue square"])
     assert texts.shape[0] == 2 and torch.allclose(texts.norm(dim=-1), torch.ones(2))

@@ -1,6 +1,5 @@
 """The tiny DALL-E: tokenizer, causal attention, KV cache, loss, sampling, and the shipped model."""
 
-import time
 import warnings
 from pathlib import Path
 
@@ -174,20 +173,16 @@ def test_shipped_model_is_small():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_eight_samples_take_under_five_seconds(shipped, threads):
-    """Also with torch's default of one thread per core: sampling runs on one thread."""
+def test_sampling_restores_the_thread_setting(shipped, threads):
+    """Sampling runs on one thread (its speed: benchmarks/bench_timings.py), then restores."""
     model, vqgan = shipped
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        dalle.generate(model, vqgan, "a red circle", n=8)  # warm-up
-        start = time.perf_counter()
         result = dalle.generate(model, vqgan, "a big blue triangle", n=8, seed=1)
-        seconds = time.perf_counter() - start
-        assert torch.get_num_threads() == threads  # the setting is restored
+        assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
-    assert seconds <= 5.0
     assert result.images.shape == (8, 3, 32, 32) and result.images.dtype == torch.uint8
 
 

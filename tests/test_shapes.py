@@ -138,5 +138,6 @@ def test_bad_arguments_say_what_is_allowed(call, message):
         call()
 
 
-def test_generation_is_fast_enough():
-    assert shapes.images_per_second(300) > 300  # measured ~4000/s on one core
+def test_images_per_second_measures_something():
+    """The speed itself is a benchmark (benchmarks/bench_timings.py), not a unit test."""
+    assert shapes.images_per_second(50) > 0
