@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmlearn import shapes
+from mmlearn import checks, shapes
 from mmlearn.checkpoints import shipped_path
 from mmlearn.config import pick_device
 
@@ -67,7 +67,9 @@ class WordTokenizer:
 
     ``length`` is how many text positions the model has (DALL-E 1: 256). Longer prompts
     are cut to ``length`` words with a warning that says what was dropped. Words are
-    lower-cased and everything that is not a letter separates words.
+    lower-cased and everything that is not a letter separates words; letters of any
+    alphabet count (``"rèd"`` is one word - an unknown one - not ``"r d"``), and
+    invisible characters such as zero-width spaces are dropped.
     """
 
     def __init__(self, words: list[str], length: int = 12):
@@ -91,8 +93,9 @@ class WordTokenizer:
     def words(self, text: str) -> list[str]:
         """The words of a prompt, as the tokenizer sees them (no truncation here)."""
         if not isinstance(text, str):
-            raise ValueError(f"A prompt must be a string, got {type(text).__name__}.")
-        return re.findall(r"[a-z]+", text.lower())
+            raise TypeError(f"A prompt must be a string such as 'a big blue triangle'; got "
+                            f"{checks.describe(text)}.")
+        return re.findall(r"[^\W\d_]+", checks.visible(text).lower())  # runs of letters
 
     def encode(self, text: str, warn: bool = True) -> list[int]:
         """One prompt -> ``length`` ids: words, unknown words as <unk>, <pad> to fill up."""
@@ -307,10 +310,8 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
     Rare tokens are each unlikely, but there are many of them: together they are
     picked often, and one bad token can spoil a picture. Top-k cuts that tail.
     """
-    if k is None or k >= logits.shape[-1]:
+    if checks.optional_integer(k, "top_k", minimum=1) is None or k >= logits.shape[-1]:
         return logits
-    if k < 1:
-        raise ValueError(f"top_k must be at least 1 (or None for no filtering), got {k}.")
     kth_largest = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth_largest, float("-inf"))
 
@@ -318,9 +319,7 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
 def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int | None,
                 generator: torch.Generator | None) -> torch.Tensor:
     """One token per row of ``logits`` [B, V]: temperature, then top-k, then a random draw."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (small = safer, 1 = as trained), "
-                         f"got {temperature}.")
+    checks.positive_number(temperature, "temperature (small = safer, 1 = as trained)", 0.7)
     probabilities = top_k_filter(logits / temperature, top_k).softmax(dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
 
@@ -352,8 +351,7 @@ def one_cpu_thread():
     Sampling feeds one token at a time: each step multiplies tiny matrices, where
     splitting the work across threads saves microseconds, and waiting for a second
     thread that the operating system has given to another program costs milliseconds.
-    Measured on a 2-core machine with one other busy program: 8 samples in 0.3 s on one
-    thread, 30 s on two.
+    (The figures: benchmarks/results/recorded.md.)
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -408,11 +406,16 @@ def generate(model: TinyDalle, vqgan, prompt: str, n: int = 8,
     """Draw ``n`` images for one prompt, all in one batch. Same seed, same images.
 
     The defaults (temperature 0.7, top-k 32) trade a little variety for cleaner shapes:
-    measured on the course model over the 36 colour x shape prompts, a sample shows the
-    asked shape 83 % of the time, against 76 % at temperature 1 (top-k 64 or none).
-    Bad prompts: empty raises ValueError; too long is cut (with a warning); unknown
-    words become <unk>, which the model never saw in training, so expect odd pictures.
+    over the 36 colour x shape prompts the course model draws the asked shape more often
+    than at temperature 1 (benchmarks/results/recorded.md).
+    Bad prompts: empty, or without a single word the model knows, raises ValueError; too
+    long is cut (with a warning); unknown words become <unk>, which the model never saw
+    in training, so a warning names them (with the nearest known word, if one is close).
     """
+    if not isinstance(prompt, str):
+        raise TypeError(f"generate draws one prompt, a string such as 'a big blue triangle'; "
+                        f"got {checks.describe(prompt)}. For several prompts use "
+                        f"generate_many(model, vqgan, [prompt, ...]).")
     return generate_many(model, vqgan, [prompt], n, temperature, top_k, seed)[0]
 
 
@@ -428,8 +431,8 @@ def generate_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
     """
     if isinstance(prompts, str):
         raise ValueError("generate_many takes a list of prompts; for one, use generate().")
-    if n < 1:
-        raise ValueError(f"n (images per prompt) must be at least 1, got {n}.")
+    _check_prompts(model.tokenizer, prompts)
+    _check_sampling(n, temperature, top_k, seed)
     model.eval()
     device = next(model.parameters()).device
     text = model.tokenizer(list(prompts)).to(device).repeat_interleave(n, dim=0)
@@ -441,6 +444,43 @@ def generate_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
     grids = tokens.view(-1, side, side).cpu()
     return [Generation(prompt, images[k * n:(k + 1) * n], grids[k * n:(k + 1) * n])
             for k, prompt in enumerate(prompts)]
+
+
+def _check_prompts(tokenizer: WordTokenizer, prompts: list[str]) -> None:
+    """Each prompt a string with at least one known word; unknown words named in a warning.
+
+    Why: an unknown word becomes <unk>, a token the model never saw in training. A prompt
+    of only <unk> draws a random picture; one <unk> among known words quietly loses what
+    it meant ("a purple hexagon" draws some purple shape).
+    """
+    if not isinstance(prompts, list | tuple):
+        raise TypeError(f"generate_many takes a list of prompts such as ['a red circle', "
+                        f"'a blue star']; got {checks.describe(prompts)}.")
+    known = tokenizer.vocabulary[2:]  # without <pad> and <unk>
+    for prompt in prompts:
+        words = tokenizer.words(prompt)
+        if not words:
+            raise ValueError(f"The prompt {prompt!r} has no words; write what to draw, "
+                             f"e.g. 'a big blue triangle'.")
+        unknown = [word for word in words if word not in tokenizer.ids]
+        if len(unknown) == len(words):
+            raise ValueError(f"The prompt {prompt!r} has no words the model knows "
+                             f"({checks.describe_unknown(unknown, known)}). It knows: "
+                             f"{', '.join(known)}.")
+        if unknown:
+            checks.warn(f"The model does not know {checks.describe_unknown(unknown, known)} in "
+                        f"{prompt!r}: each becomes <unk>, a token never seen in training, so "
+                        f"the picture cannot show it (and may come out odd).")
+
+
+def _check_sampling(n: int, temperature: float, top_k: int | None, seed: int) -> None:
+    """Sampling settings checked: ``n`` a whole number >= 1, ``temperature`` finite and > 0
+    (NaN, inf or 0 would give noise or a division by zero), ``top_k`` None or a whole
+    number >= 1, ``seed`` a whole number."""
+    checks.integer(n, "n (images per prompt)", minimum=1)
+    checks.positive_number(temperature, "temperature (small = safer, 1 = as trained)", 0.7)
+    checks.optional_integer(top_k, "top_k", minimum=1)
+    checks.integer(seed, "seed")
 
 
 @torch.no_grad()
@@ -458,6 +498,7 @@ def rerank(clip, generation: Generation, keep: int | None = None) -> Generation:
     The transformer proposes, CLIP judges. DALL-E 1 drew 512 samples per caption and
     showed the top 32 by CLIP score.
     """
+    checks.optional_integer(keep, "keep", minimum=1)
     scores = clip_scores(clip, generation.prompt, generation.images)
     order = scores.argsort(descending=True)[:keep]
     return Generation(generation.prompt, generation.images[order], generation.tokens[order],

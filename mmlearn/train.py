@@ -17,9 +17,9 @@ classifier. The returned ``History`` holds the loss curve and those accuracies.
     >>> history.final()                     # {'seen': ..., 'unseen': ...}
 
 ``targets`` decides which captions of a batch count as right for an image (see
-``mmlearn.losses``). Measured over seeds 0-2 (600 steps): plain CLIP "diagonal" targets
-reached 0.95 mean unseen accuracy, "fits" 0.91 - treating near-duplicate captions as
-right did not help here, so the plain loss is the default.
+``mmlearn.losses``). Treating near-duplicate captions as right ("fits") did not beat the
+plain CLIP "diagonal" targets on unseen combinations (benchmarks/results/recorded.md), so
+the plain loss is the default.
 
 ``augment=True`` shows the model randomly tilted, shifted, scaled, blurred and noisy views
 of each training picture instead of the picture itself. Zero-shot accuracy on clean

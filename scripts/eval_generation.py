@@ -15,8 +15,8 @@ hit rates over all prompts and separately for the colour x shape combinations CL
 training (seen) and the held-out ones (unseen), plus seconds per picture.
 
 Each prompt is run with every seed of ``--seeds`` (default 0 1 2: the random start and
-the random cutouts). One seed is not enough to compare two runs: over the 36 prompts
-the shape rate of the two-CLIP run was 0.444, 0.389 and 0.222 with seeds 0, 1 and 2.
+the random cutouts). One seed is not enough to compare two runs: the shape rate moves a
+lot from seed to seed (benchmarks/results/recorded.md).
 The rates are over all pictures of all seeds; ``shape_by_seed`` shows the spread. ``--grid``
 saves the pictures as one PNG; ``--save`` writes the figures as JSON (lesson 04 shows
 benchmarks/results/generation.json).

@@ -26,8 +26,8 @@ WEIGHTS_FILE = "clip_shapeworld.pt"
 AUGMENTED_FILE = "clip_shapeworld_augmented.pt"  # the same recipe with TrainConfig(augment=True)
 
 # The shipped model's recipe: the live run of lesson 01 (train.TrainConfig()) run 5x longer
-# on 3x more images. (Training on two-object scenes too, with targets="fits", was
-# measured at 0.80 on unseen combinations after the same 3000 steps: not shipped.)
+# on 3x more images. (Training on two-object scenes too, with targets="fits", did worse on
+# unseen combinations after the same 3000 steps: not shipped; benchmarks/results/recorded.md.)
 SHIPPED = train.TrainConfig(steps=3000, batch_size=128, lr=3e-3, warmup_steps=100,
                             n_train=60_000, max_objects=1, targets="diagonal", eval_every=500,
                             n_eval=500, seed=0)

@@ -17,10 +17,8 @@
    prompt, with and without reranking, for seen and unseen combinations
    (``dalle.hit_rates``).
 
-The shipped model (seed 0, 1 thread), 36 prompts x 32 samples, plain / best 4 by CLIP:
-colour right 0.989 / 1.000, shape right 0.831 / 0.979; on the 7 unseen combinations
-shape 0.737 / 0.964 (64 samples, best 8, --seed 1: shape 0.859 / 0.951, unseen 0.750 /
-0.857). Judge: mmlearn.judge with the shape_judge.pt of commit 18f611c.
+The shipped model's figures, and the command that re-measures them, are in
+benchmarks/results/recorded.md.
 
 Deterministic: same seed and thread count -> same weights (a second run, 796 s, wrote a
 file with the shipped sha256).
