@@ -126,7 +126,7 @@ def clip_architecture(n: int = 4):
     _box(ax, 0.1, 4.9, 1.6, 0.9, f"{n} captions\n\"a red circle\"…", "#d4e8d4")
     _box(ax, 0.1, 0.9, 1.6, 0.9, f"{n} images", "#fde2c8")
     _box(ax, 2.3, 4.9, 1.6, 0.9, "text\nencoder", "#a8d5a8")
-    _box(ax, 2.3, 0.9, 1.6, 0.9, "image\nencoder (ViT)", "#f7c59f")
+    _box(ax, 2.3, 0.9, 1.6, 0.9, "image\nencoder", "#f7c59f")
     _arrow(ax, (1.75, 5.35), (2.28, 5.35))
     _arrow(ax, (1.75, 1.35), (2.28, 1.35))
     cell = 0.55

@@ -1,16 +1,20 @@
 """Small interactive demos for the lessons, built from ipywidgets.
 
 Each demo takes plain functions (``classify(image, labels)``, ``search(query)``), so
-it works with any model. Widgets only render in a live Jupyter front end; on GitHub,
-in nbval or in a script they show nothing. So every demo first draws its initial
-result as ordinary output (a figure and a line of text), then adds the controls.
+it works with any model. A demo has one output area, below its controls, that holds
+the current result from the start. Widgets only render in a live Jupyter front end; on
+GitHub, in a notebook opened before it was run, or in a script they show nothing, so
+the cell's output also carries a PNG of the first result and a line of text for them.
 """
 
+import base64
 import io
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from IPython import get_ipython
+from IPython.display import Image as IPythonImage
 from IPython.display import display
 from PIL import Image, ImageOps
 
@@ -34,55 +38,130 @@ def _uploaded_image(upload: widgets.FileUpload) -> Image.Image | None:
     if not upload.value:
         return None
     content = upload.value[-1]["content"]
+    name = upload.value[-1].get("name", "")
     try:
         with Image.open(io.BytesIO(bytes(content))) as image:
             image.load()
             return to_rgb(ImageOps.exif_transpose(image))
-    except Exception as error:  # anything PIL cannot read is the learner's file, not a bug
-        raise BadImageError(f"{upload.value[-1]['name']} is not an image PIL can open "
-                            f"({error}).") from None
+    except Exception:  # anything PIL cannot read is the learner's file, not a bug
+        raise BadImageError(f"Could not read the uploaded file {name} as a picture: choose a "
+                            f"PNG or JPEG file.") from None
 
 
-def zero_shot_demo(classify: Callable[[Image.Image, list[str]], Sequence[float]],
-                   images: dict[str, Image.Image], labels: str = "cat, dog, human") -> None:
-    """Pick (or upload) an image, type labels, see the zero-shot probabilities.
+class ZeroShotDemo:
+    """The zero-shot demo's controls and logic, apart from any front end (tests drive it).
 
-    ``classify(image, labels)`` returns one probability per label; ``images`` maps a
-    name to a picture for the drop-down.
+    ``images`` maps names to pictures for the drop-down; an upload joins the drop-down as
+    ``"uploaded: NAME"`` and is selected, so the picture classified is always the one the
+    drop-down shows, whichever was chosen last. ``render()`` fills the one output area
+    (below the controls) with the current result, or with a sentence saying what to fix.
     """
-    def draw(image: Image.Image, label_text: str) -> None:
-        chosen = parse_labels(label_text)
-        probabilities = classify(image, chosen)
-        fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8),
+
+    def __init__(self, classify: Callable[[Image.Image, list[str]], Sequence[float]],
+                 images: dict[str, Image.Image], labels: str = "cat, dog, human"):
+        if not images:
+            raise ValueError("zero_shot_demo needs at least one picture for its drop-down.")
+        self.classify = classify
+        self.images = dict(images)
+        self.picker = widgets.Dropdown(options=list(self.images), description="image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False,
+                                         description="or upload")
+        self.text = widgets.Text(value=labels, description="labels", continuous_update=False,
+                                 layout=widgets.Layout(width="60%"))
+        self.tip = widgets.Label("type labels separated by commas, then press Enter")
+        self.output = widgets.Output()
+        self.view = widgets.VBox([widgets.HBox([self.picker, self.upload]),
+                                  widgets.HBox([self.text, self.tip]), self.output])
+        self.message = ""  # the line under the figure: the prediction, or what to fix
+        self.png: bytes | None = None  # the figure now shown, as PNG
+        self._adding_upload = False
+        self.picker.observe(self._changed, names="value")
+        self.text.observe(self._changed, names="value")
+        self.upload.observe(self._uploaded, names="value")
+
+    def _changed(self, _change=None) -> None:
+        if not self._adding_upload:
+            self.render()
+
+    def _uploaded(self, _change=None) -> None:
+        try:
+            image = _uploaded_image(self.upload)
+        except BadImageError as error:
+            self.render(problem=str(error))
+            return
+        if image is None:
+            return
+        name = f"uploaded: {self.upload.value[-1].get('name', 'picture')}"
+        self.images[name] = image
+        self._adding_upload = True  # new options reset the selection: don't draw that
+        try:
+            if name not in self.picker.options:
+                self.picker.options = [*self.picker.options, name]
+        finally:
+            self._adding_upload = False
+        if self.picker.value == name:
+            self.render()
+        else:
+            self.picker.value = name  # draws, through _changed
+
+    def result(self) -> tuple[plt.Figure | None, str]:
+        """The figure and the line for the current picture and labels (no figure: a problem)."""
+        try:
+            labels = parse_labels(self.text.value)
+        except ValueError as error:
+            return None, str(error)
+        image = self.images[self.picker.value]
+        probabilities = [float(p) for p in self.classify(image, labels)]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(8, 0.3 * len(labels) + 1.9),
                                           gridspec_kw={"width_ratios": [1, 2]})
         left.imshow(image)
         left.axis("off")
-        viz.probability_bars(chosen, probabilities, ax=right)
-        plt.show()
-        best = max(range(len(chosen)), key=lambda i: probabilities[i])
-        print(f"prediction: {chosen[best]} ({probabilities[best]:.2f})")
+        left.set_title(self.picker.value, fontsize=9)
+        viz.probability_bars(labels, probabilities, ax=right)
+        best = max(range(len(labels)), key=lambda i: probabilities[i])
+        return fig, f"prediction: {labels[best]} ({probabilities[best]:.2f})"
 
-    first = next(iter(images))
-    draw(images[first], labels)  # the plain-output version of the demo
+    def render(self, problem: str | None = None) -> None:
+        """Show the current result (or ``problem``) in the output area, replacing the last."""
+        fig, self.message = (None, problem) if problem else self.result()
+        if fig is not None:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", bbox_inches="tight")
+            plt.close(fig)  # shown once, in the output area, not again below the cell
+            self.png = buffer.getvalue()
+        self.output.clear_output(wait=True)
+        with self.output:  # outside Jupyter only the line is printed, to the terminal
+            if fig is not None and _in_kernel():
+                display(IPythonImage(data=self.png, format="png"))
+            print(self.message)
 
-    picker = widgets.Dropdown(options=list(images), value=first, description="image")
-    upload = widgets.FileUpload(accept="image/*", multiple=False, description="or upload")
-    text = widgets.Text(value=labels, description="labels", continuous_update=False,
-                        layout=widgets.Layout(width="60%"))
-    output = widgets.Output()
 
-    def update(_change=None) -> None:
-        with output:
-            output.clear_output(wait=True)
-            try:
-                image = _uploaded_image(upload) or images[picker.value]
-                draw(image, text.value)
-            except ValueError as error:  # bad labels or a bad upload: say so, keep going
-                print(error)
+def _in_kernel() -> bool:
+    """True in a Jupyter kernel (where widgets and images can be shown)."""
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
-    for control in (picker, upload, text):
-        control.observe(update, names="value")
-    display(widgets.VBox([widgets.HBox([picker, upload]), text, output]))
+
+def zero_shot_demo(classify: Callable[[Image.Image, list[str]], Sequence[float]],
+                   images: dict[str, Image.Image], labels: str = "cat, dog, human"
+                   ) -> ZeroShotDemo:
+    """Pick (or upload) a picture, type labels and press Enter: see zero-shot probabilities.
+
+    ``classify(image, labels)`` returns one probability per label; ``images`` maps a
+    name to a picture for the drop-down. One output area, below the controls, holds
+    the current result from the start. Where widgets cannot be drawn (GitHub, or a
+    notebook opened before it was run) the cell shows a PNG of the first result and
+    its prediction instead.
+    """
+    demo = ZeroShotDemo(classify, images, labels)
+    demo.render()
+    if _in_kernel():
+        bundle = demo.view._repr_mimebundle_()
+        bundle["text/plain"] = f"[zero-shot demo: run this cell to use it] {demo.message}"
+        if demo.png is not None:
+            bundle["image/png"] = base64.b64encode(demo.png).decode("ascii")
+        display(bundle, raw=True)
+    return demo
 
 
 def search_box(search: Callable[[str], plt.Figure], query: str = "a big blue star") -> None:

@@ -1,5 +1,6 @@
 """The demos: labels are parsed with clear errors, and each demo draws a plain result first."""
 
+import datetime
 import io
 
 import matplotlib
@@ -45,3 +46,43 @@ def test_an_uploaded_image_is_read_and_a_bad_upload_is_named():
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (0, 0, 255)
     with pytest.raises(BadImageError, match="notes.txt"):
         widgets._uploaded_image(_FakeUpload("notes.txt", b"not an image"))
+
+
+def _file(name, content):  # one file as ipywidgets 8's FileUpload holds it
+    return {"name": name, "type": "", "size": len(content), "content": memoryview(content),
+            "last_modified": datetime.datetime(2026, 1, 1)}
+
+
+def test_zero_shot_demo_classifies_the_picture_chosen_last_and_names_a_bad_upload():
+    red, green = Image.new("RGB", (8, 8), (220, 30, 30)), Image.new("RGB", (8, 8), (30, 200, 30))
+    seen = []
+
+    def classify(image, labels):  # a fake model that remembers what it was shown
+        seen.append((image.getpixel((0, 0)), list(labels)))
+        return [1 / len(labels)] * len(labels)
+
+    demo = widgets.ZeroShotDemo(classify, {"red": red, "green": green}, labels="a, b")
+    demo.render()  # the first result, before any change
+    assert seen[-1] == ((220, 30, 30), ["a", "b"]) and demo.message == "prediction: a (0.50)"
+    assert demo.png.startswith(b"\x89PNG") and demo.view.children[-1] is demo.output
+
+    demo.text.value = "x, y, z"  # Enter in the label box
+    assert seen[-1] == ((220, 30, 30), ["x", "y", "z"])
+    demo.picker.value = "green"
+    assert seen[-1][0] == (30, 200, 30)
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(buffer, format="PNG")
+    demo.upload.value = (_file("blue.png", buffer.getvalue()),)
+    assert seen[-1][0] == (0, 0, 255) and demo.picker.value == "uploaded: blue.png"
+    calls = len(seen)
+    demo.picker.value = "red"  # a picture chosen after the upload is the one classified
+    assert seen[-1][0] == (220, 30, 30) and len(seen) == calls + 1
+
+    demo.upload.value = (_file("notes.txt", b"not an image"),)
+    assert demo.message.startswith("Could not read the uploaded file notes.txt as a picture")
+    assert "BytesIO" not in demo.message and "0x" not in demo.message
+    assert demo.picker.value == "red"
+
+    demo.text.value = " , "
+    assert "at least one" in demo.message
