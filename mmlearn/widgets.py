@@ -164,24 +164,86 @@ def zero_shot_demo(classify: Callable[[Image.Image, list[str]], Sequence[float]]
     return demo
 
 
-def search_box(search: Callable[[str], plt.Figure], query: str = "a big blue star") -> None:
-    """Type a query, see the results grid that ``search(query)`` draws."""
-    print(f"query: {query}")
-    search(query)  # the plain-output version of the demo
-    plt.show()
+def search_box(search: Callable[[str], plt.Figure], query: str = "a big blue star",
+               show: bool = True) -> widgets.VBox:
+    """Type a query and press Enter: the area below the box shows what ``search(query)`` draws.
 
+    One output area, below the controls, always holds the current result; it holds the
+    first query's result from the start. Where widgets cannot be drawn (GitHub, or a
+    notebook opened before it was run) the cell shows a PNG of that first result and a
+    sentence instead of the widget. Returns the widget: ``children`` are the controls
+    (the text box and a tip) and the output area.
+    """
+    import base64
     text = widgets.Text(value=query, description="query", continuous_update=False,
+                        placeholder="a small red circle on the left",
                         layout=widgets.Layout(width="60%"))
+    tip = widgets.Label("type a query, then press Enter")
     output = widgets.Output()
+    first_png: list[bytes] = []
 
     def update(_change=None) -> None:
+        output.clear_output(wait=True)
+        result = search_result(search, text.value)
         with output:
-            output.clear_output(wait=True)
-            if not text.value.strip():
-                print("Type a query, e.g. 'a small red circle on the left'.")
+            if isinstance(result, str):
+                print(result)
                 return
-            search(text.value)
-            plt.show()
+            display(result)
+        if not first_png:
+            first_png.append(figure_png(result))
+        plt.close(result)  # shown once, in the output area: not again below the cell
 
     text.observe(update, names="value")
-    display(widgets.VBox([text, output]))
+    box = widgets.VBox([widgets.HBox([text, tip]), output])
+    update()
+    if show:
+        bundle = box._repr_mimebundle_()
+        bundle["text/plain"] = (f"[search box for typing queries: run this cell in Jupyter to use "
+                                f"it. First query: {query!r}]")
+        if first_png:
+            bundle["image/png"] = base64.b64encode(first_png[0]).decode("ascii")
+        display(bundle, raw=True)
+    return box
+
+
+def search_result(search: Callable[[str], plt.Figure], query: str) -> plt.Figure | str:
+    """What the search box shows for ``query``: the figure, or a sentence saying what to fix."""
+    if not query.strip():
+        return "Type a query, e.g. 'a small red circle on the left', then press Enter."
+    try:
+        return search(query.strip())
+    except ValueError as error:  # a query the model cannot take: say so, keep the box alive
+        return f"That query did not work: {error}"
+
+
+def figure_png(fig: plt.Figure) -> bytes:
+    """A figure as PNG bytes, drawn as Jupyter's inline backend draws it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show_search(index, queries, k: int = 6, width: int = 24) -> plt.Figure:
+    """``search.show_results`` for one or several queries, each caption wrapped between words.
+
+    ``queries`` is a text, a PIL image or a list of them; one row of ``k`` results each.
+    """
+    import textwrap
+    from pathlib import Path
+
+    from mmlearn.search import show_results
+
+    queries = queries if isinstance(queries, list) else [queries]
+    rows = index.search(queries, k=k)
+    fig = show_results(index, rows, queries=queries)
+    columns = 1 + max(len(row) for row in rows)
+    for r, row in enumerate(rows):
+        for j, hit in enumerate(row):
+            label = hit.caption or Path(hit.path or "").name
+            fig.axes[r * columns + 1 + j].set_title(
+                f"{hit.score:.3f}\n" + textwrap.fill(label, width, break_long_words=False),
+                fontsize=8)
+    fig.set_size_inches(fig.get_size_inches() * (1, 1.1))  # room for a third title line
+    fig.tight_layout()
+    return fig

@@ -48,6 +48,34 @@ def test_an_uploaded_image_is_read_and_a_bad_upload_is_named():
         widgets._uploaded_image(_FakeUpload("notes.txt", b"not an image"))
 
 
+def test_search_box_keeps_one_result_area_below_the_box_and_a_picture_for_static_viewers(
+        monkeypatch):
+    import matplotlib.pyplot as plt
+
+    asked = []
+
+    def search(query):  # a fake search engine: one small figure per query
+        asked.append(query)
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.set_title(query)
+        return fig
+
+    shown, open_before = [], set(plt.get_fignums())
+    monkeypatch.setattr(widgets, "display", lambda *args, **kwargs: shown.append((args, kwargs)))
+    box = widgets.search_box(search, "a red circle")
+    controls, output = box.children
+    text = controls.children[0]
+    assert isinstance(output, widgets.widgets.Output) and asked == ["a red circle"]
+    bundle = next(args[0] for args, kwargs in shown if kwargs.get("raw"))
+    assert bundle["image/png"] and "application/vnd.jupyter.widget-view+json" in bundle
+    assert "VBox" not in bundle["text/plain"] and "run this cell" in bundle["text/plain"]
+    text.value = "a blue star"          # what pressing Enter does
+    text.value = "   "                  # an empty query asks for one, without searching
+    assert asked == ["a red circle", "a blue star"]
+    assert widgets.search_result(search, " ").startswith("Type a query")
+    assert set(plt.get_fignums()) == open_before   # every figure shown once, then closed
+
+
 def _file(name, content):  # one file as ipywidgets 8's FileUpload holds it
     return {"name": name, "type": "", "size": len(content), "content": memoryview(content),
             "last_modified": datetime.datetime(2026, 1, 1)}

@@ -1,9 +1,12 @@
 """Exercises of lesson 04: the pieces of VQGAN+CLIP, written by the learner.
 
-Q1 writes the spherical distance loss, Q2 parses a weighted prompt, Q3 writes the
-straight-through estimator (checked on its value *and* its gradient), Q4 counts tokens.
+Q1 predicts what a negative prompt draws (before the lesson shows it), Q2 parses a
+weighted prompt, Q3 writes the straight-through estimator (checked on its value *and*
+its gradient), Q4 counts tokens, Q5 builds one step of VQGAN+CLIP (checked by what 40 of
+its steps do to a picture), with which the lesson then paints.
 """
 
+import functools
 import math
 
 import torch
@@ -13,8 +16,8 @@ from mmlearn.exercises.core import (
     Incorrect,
     NotAttempted,
     Question,
+    choice_checker,
     function_checker,
-    unit_vectors,
     value_checker,
 )
 
@@ -50,21 +53,6 @@ def _check_straight_through(fn) -> None:
         raise Incorrect("the value is right, but the gradient also flows into z_q; in VQGAN+CLIP "
                         "only z is optimised, and the codebook lookup should get no gradient.")
 
-
-q1 = Question(
-    name="q1",
-    variable="spherical_distance",
-    checker=function_checker(generate.spherical_distance, [
-        (unit_vectors(8, seed=0), unit_vectors(8, seed=1)),
-        (unit_vectors(5, 16, seed=2), unit_vectors(5, 16, seed=3)),
-        (unit_vectors(4, seed=4), unit_vectors(4, seed=4)),
-    ], atol=1e-5),
-    hint_text="For unit vectors a and b: take the length of a - b along the last dimension "
-              "(`.norm(dim=-1)`), halve it, take `torch.arcsin`, square it, double it.",
-    solution_text="```python\ndef spherical_distance(a, b):\n"
-                  "    return 2 * ((a - b).norm(dim=-1) / 2).arcsin().pow(2)\n```\n"
-                  "|a - b| = 2 sin(θ/2) for unit vectors at angle θ, so this is θ²/2.",
-)
 
 q2 = Question(
     name="q2",
@@ -105,4 +93,134 @@ q4 = Question(
     solution_text="```python\npretrained_tokens = (256 // 16) ** 2   # 16 x 16 = 256 tokens\n```\n"
                   f"Each is one of 16,384 codes: about 10^{256 * math.log10(16384):.0f} "
                   "possible token grids, which is why a random one is almost never a picture.",
+)
+
+
+# ---------------------------------------------------------------------------- Q1
+
+q1 = Question(
+    name="q1",
+    variable="prediction_negative",
+    checker=choice_checker("b", "abc", why_not={
+        "a": "the weight on 'purple' is negative: the loss falls as the picture moves *away* "
+             "from CLIP's idea of purple. Run the cell below.",
+        "c": "the first part, 'a circle' with weight 1, still pulls towards a circle; only "
+             "purple is pushed away. Run the cell below."}),
+    hint_text="The loss adds each part's distance times its weight. With a negative weight, "
+              "what lowers the loss: moving towards 'purple' or away from it? And which part "
+              "still pulls towards a circle?",
+    solution_text="```python\nprediction_negative = \"b\"\n```\nThe positive part still pulls "
+                  "towards a circle; the negative part rewards every step *away* from CLIP's "
+                  "idea of purple, so the optimiser picks another colour.",
+)
+
+
+# ---------------------------------------------------------------------------- Q5
+
+STEPS, PROMPT = 40, "a red star"
+
+
+@functools.lru_cache(maxsize=1)
+def _course_models():
+    from mmlearn.clip import load_clip
+    from mmlearn.vqgan import load_course_vqgan
+
+    return load_course_vqgan("cpu"), load_clip("course", "cpu", verbose=False)
+
+
+def _similarity(z: torch.Tensor, vqgan, clip, target: torch.Tensor) -> tuple[float, object]:
+    """CLIP's cosine similarity of the picture z decodes to and the prompt, and the picture."""
+    with torch.no_grad():
+        image = generate.decode_latent(vqgan, z)
+        embedding = clip.model.encode_image(generate.normalize_for_clip(image, clip))
+        embedding = torch.nn.functional.normalize(embedding, dim=-1)
+    return float(embedding[0] @ target[0]), image
+
+
+def paint_with(step, prompt: str, vqgan, clip, steps: int = STEPS, seed: int = 0,
+               lr: float = 0.1) -> tuple[list, list[float]]:
+    """Run a learner's ``step(z, optimizer, target, vqgan, clip)`` from a random latent.
+
+    Returns the pictures (uint8 [1, 3, H, W], one every 10 steps and the last) and the
+    losses the step returned. The cutouts draw from torch's global generator: it is
+    seeded here and restored afterwards.
+    """
+    target = clip.encode_texts([prompt]).to(clip.device)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        z = generate.random_latent(vqgan, 32, seed).detach().requires_grad_(True)
+        optimizer = torch.optim.Adam([z], lr=lr)
+        frames, losses = [], []
+        for i in range(steps):
+            if i % 10 == 0:
+                frames.append(_similarity(z, vqgan, clip, target)[1])
+            losses.append(step(z, optimizer, target, vqgan, clip))
+        frames.append(_similarity(z, vqgan, clip, target)[1])
+    return [(f.clamp(0, 1) * 255).round().byte() for f in frames], losses
+
+
+def _check_paint_step(fn) -> None:
+    """Behaviour: one call moves z; 40 calls bring the picture closer to 'a red star'
+    in CLIP's eyes, and the independent judge sees red."""
+    from mmlearn import judge
+
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+    vqgan, clip = _course_models()
+    target = clip.encode_texts([PROMPT])
+    start = generate.random_latent(vqgan, 32, 0)
+    before, _ = _similarity(start, vqgan, clip, target)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        z = start.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([z], lr=0.1)
+        for i in range(STEPS):
+            try:
+                loss = fn(z, optimizer, target, vqgan, clip)
+            except NotImplementedError:
+                raise NotAttempted() from None
+            except Exception as error:  # the learner's bug, reported as feedback
+                raise Incorrect(f"step {i + 1} raised {type(error).__name__}: {error}") from None
+            if i == 0:
+                if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+                    loss = loss.item()
+                if not isinstance(loss, (int, float)) or not math.isfinite(loss):
+                    raise Incorrect("return the loss of the step as a number (`loss.item()`).")
+                if torch.equal(z.detach(), start):
+                    raise Incorrect("after one step z has not changed: either no gradient "
+                                    "reached it (is the snapping to codes straight-through?) "
+                                    "or the optimiser never stepped.")
+    after, image = _similarity(z, vqgan, clip, target)
+    if after < before + 0.1:
+        raise Incorrect(f"after {STEPS} steps CLIP's similarity between the picture and "
+                        f"{PROMPT!r} went from {before:.2f} to {after:.2f}; it should rise "
+                        f"clearly. Is the loss a distance that the step makes smaller?")
+    verdict = judge.judge_images((image.clamp(0, 1) * 255).round().byte())[0]
+    if verdict.colour != "red":
+        raise Incorrect(f"CLIP likes the picture better ({before:.2f} -> {after:.2f}), but the "
+                        f"judge sees mostly {verdict.colour}, not red.")
+
+
+q5 = Question(
+    name="q5",
+    variable="paint_step",
+    checker=_check_paint_step,
+    hint_text="Follow the pipeline drawn in Part 3, one line per arrow: snap z to its nearest "
+              "codes *straight-through* (your Q3, with `vqgan.nearest_codes` and "
+              "`vqgan.lookup_codes`), decode, map to [0, 1], make cutouts, embed them with "
+              "`clip.model.encode_image` (after `generate.normalize_for_clip`), normalise, "
+              "take the mean spherical distance to `target`, then zero the gradients, "
+              "backward, step. Return `loss.item()`.",
+    solution_text="```python\ntransform = generate.cutout_transform(32)\n\n"
+                  "def paint_step(z, optimizer, target, vqgan, clip):\n"
+                  "    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))\n"
+                  "    image = to_unit_range(vqgan.decode(straight_through(z, z_q)))\n"
+                  "    views = generate.make_cutouts(image, 16, transform)\n"
+                  "    embeddings = clip.model.encode_image(generate.normalize_for_clip(views, "
+                  "clip))\n"
+                  "    embeddings = torch.nn.functional.normalize(embeddings, dim=-1)\n"
+                  "    loss = generate.spherical_distance(embeddings, target).mean()\n"
+                  "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
+                  "    return loss.item()\n```\n`generate.generation_step` is the same, with "
+                  "weighted prompts, several guides and the clamp to the codebook's range.",
 )

@@ -1,8 +1,12 @@
-"""Exercises of lesson 05: DALL-E's token stream, its causal mask, and how it samples.
+"""Exercises of lesson 05: DALL-E's causal mask, and how it samples.
 
-Q1 counts DALL-E 1's sequence, Q2 builds the causal mask, Q3 writes top-k filtering,
-Q4 writes softmax with a temperature.
+Q1 predicts, before the lesson measures it, how well the tiny DALL-E draws colour x shape
+pairs it never saw; Q2 builds the causal mask, Q3 writes top-k filtering, Q4 builds the
+sampling loop (temperature, top-k, the same seed giving the same tokens), with which the
+lesson then draws.
 """
+
+import functools
 
 import torch
 
@@ -11,8 +15,8 @@ from mmlearn.exercises.core import (
     Incorrect,
     NotAttempted,
     Question,
+    choice_checker,
     function_checker,
-    value_checker,
 )
 
 
@@ -39,25 +43,9 @@ def _check_mask(fn) -> None:
                             f"an earlier position; it should see all of them.")
 
 
-def _probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    return torch.softmax(logits / temperature, dim=-1)
-
-
 def _logits(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * 3
 
-
-q1 = Question(
-    name="q1",
-    variable="dalle1_sequence_length",
-    checker=value_checker(256 + 32 * 32),
-    hint_text="DALL-E 1 reads up to 256 text tokens, then the image: a 256x256 picture that its "
-              "discrete VAE turns into a 32x32 grid of tokens. How many tokens in total?",
-    solution_text="```python\ndalle1_sequence_length = 256 + 32 * 32  # 1280\n```\n"
-                  "The course's tiny DALL-E reads 12 + 8 * 8 = 76. Attention compares every "
-                  "position with every earlier one, so its cost grows with the square of this "
-                  "length: (1280 / 76)^2, almost 300 times more per layer.",
-)
 
 q2 = Question(
     name="q2",
@@ -87,16 +75,120 @@ q3 = Question(
                   "    return logits.masked_fill(logits < kth_largest, float('-inf'))\n```",
 )
 
+
+# ---------------------------------------------------------------------------- Q1
+
+q1 = Question(
+    name="q1",
+    variable="prediction_held_out",
+    checker=choice_checker("b", "abc", why_not={
+        "a": "nothing makes a pair the model never saw easier than one it saw many times. "
+             "Run the cell below.",
+        "c": "the model saw every colour and every shape, only not these pairs, and it reads "
+             "the caption word by word. Run the cell below."}),
+    hint_text="The model never saw a red triangle, but it saw red in other shapes and "
+              "triangles in other colours, and the caption's words come in one by one.",
+    solution_text="```python\nprediction_held_out = \"b\"\n```\nEach word was learnt from "
+                  "other pictures, so the pair is composed from parts the model knows; less "
+                  "reliably than a pair it saw many times.",
+)
+
+
+# ---------------------------------------------------------------------------- Q4
+
+PROMPT = "a big red circle"
+
+
+@functools.lru_cache(maxsize=1)
+def _course_models():
+    from mmlearn.vqgan import load_course_vqgan
+
+    return dalle.load_course_dalle("cpu"), load_course_vqgan("cpu")
+
+
+def _run(fn, model, text, temperature, top_k, seed) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        with torch.no_grad():
+            tokens = fn(model, text, temperature, top_k, generator)
+    except NotImplementedError:
+        raise NotAttempted() from None
+    except Exception as error:  # the learner's bug, reported as feedback
+        raise Incorrect(f"sample_tokens(model, text, {temperature}, {top_k}, generator) raised "
+                        f"{type(error).__name__}: {error}") from None
+    tokens = torch.as_tensor(tokens)
+    want = (len(text), model.config.image_length)
+    if tuple(tokens.shape) != want:
+        raise Incorrect(f"for {len(text)} prompts the result should have shape {want} (one "
+                        f"row of image tokens per prompt), yours has {tuple(tokens.shape)}.")
+    return tokens.long()
+
+
+@torch.no_grad()
+def _mean_log_probability(model, text: torch.Tensor, tokens: torch.Tensor) -> float:
+    """How likely the model itself finds sampled tokens (mean log-probability per token)."""
+    logits = model(text, tokens[:, :-1])[1]
+    return float(logits.log_softmax(dim=-1).gather(-1, tokens[..., None]).mean())
+
+
+def _check_sampler(fn) -> None:
+    """Greedy at top_k=1; same seed, same tokens; temperature changes how adventurous the
+    samples are; and the decoded pictures show the prompt's colour to the judge."""
+    from mmlearn import judge
+
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+    model, vqgan = _course_models()
+    text = model.tokenizer([PROMPT]).repeat(8, 1)
+    with dalle.one_cpu_thread():
+        greedy = dalle.sample_image_tokens(model, text[:2], 1.0, 1)
+        if not _run(fn, model, text[:2], 1.0, 1, 0).equal(greedy):
+            raise Incorrect("with top_k=1 only the most likely token may be drawn at each "
+                            "step, but your tokens differ from that.")
+        first, again = (_run(fn, model, text, 0.7, 32, 1) for _ in range(2))
+        if not first.equal(again):
+            raise Incorrect("two runs with generators seeded the same gave different tokens: "
+                            "draw with `torch.multinomial(..., generator=generator)`.")
+        if first.equal(_run(fn, model, text, 0.7, 32, 2)):
+            raise Incorrect("two different seeds gave the same tokens: is it drawing at "
+                            "random (with the generator) at all?")
+        calm = _mean_log_probability(model, text, _run(fn, model, text, 0.3, None, 3))
+        wild = _mean_log_probability(model, text, _run(fn, model, text, 2.0, None, 3))
+        if calm < wild + 1.0:
+            raise Incorrect(f"the model finds your temperature-0.3 samples no likelier than "
+                            f"your temperature-2 ones (mean log-probability per token "
+                            f"{calm:.2f} vs {wild:.2f}): a small temperature should make the "
+                            f"likely tokens win more often. Divide the logits by it.")
+        verdicts = judge.judge_images(dalle.decode_tokens(vqgan, first))
+    red = sum(v.colour == "red" for v in verdicts)
+    if red < 6:
+        raise Incorrect(f"for {PROMPT!r} the judge finds red in only {red} of 8 pictures: "
+                        f"does every new token go back into the model before the next one?")
+
+
 q4 = Question(
     name="q4",
-    variable="probabilities",
-    checker=function_checker(_probabilities, [
-        (torch.tensor([2.0, 1.0, 0.0]), 1.0),
-        (torch.tensor([2.0, 1.0, 0.0]), 0.5),
-        (_logits(4, 256, seed=2), 2.0),
-    ]),
-    hint_text="Divide the logits by the temperature, then take the softmax over the last "
-              "dimension. A small temperature makes the largest logit win more often.",
-    solution_text="```python\ndef probabilities(logits, temperature):\n"
-                  "    return torch.softmax(logits / temperature, dim=-1)\n```",
+    variable="sample_tokens",
+    checker=_check_sampler,
+    hint_text="Start like `dalle.sample_image_tokens`' docstring says: the text goes through "
+              "`model.transform(model.embed_text(text))` once. Then, 64 times: the image head "
+              "of the last position gives logits; divide by the temperature, apply your "
+              "top-k filter, softmax, draw one token per row with `torch.multinomial` and "
+              "the generator; feed the token back with `model.embed_image(token[:, None], "
+              "start=i)` and the caches. Stack the tokens.",
+    solution_text="```python\ndef sample_tokens(model, text, temperature, top_k, generator):\n"
+                  "    hidden, caches = model.transform(model.embed_text(text))\n"
+                  "    tokens = []\n"
+                  "    for i in range(model.config.image_length):\n"
+                  "        logits = model.image_head(hidden[:, -1]) / temperature\n"
+                  "        if top_k is not None:\n"
+                  "            logits = top_k_filter(logits, top_k)\n"
+                  "        token = torch.multinomial(logits.softmax(dim=-1), 1, "
+                  "generator=generator)[:, 0]\n"
+                  "        tokens.append(token)\n"
+                  "        hidden, caches = model.transform(model.embed_image(token[:, None], "
+                  "start=i), caches)\n"
+                  "    return torch.stack(tokens, dim=1)\n```\n"
+                  "The last token needs no forward pass after it; `dalle.sample_image_tokens` "
+                  "skips it.",
 )
