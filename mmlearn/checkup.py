@@ -53,7 +53,7 @@ def report() -> dict[str, str]:
         "mmlearn": __version__,
         "torch": torch.__version__,
         "open_clip": _version("open_clip"),
-        "device": str(config.pick_device()),
+        "device": config.describe_device().removeprefix("Device: "),
         "cpu threads": str(torch.get_num_threads()),
         "network": "off (offline mode)" if config.is_offline() else "allowed",
     }
