@@ -21,7 +21,8 @@ input), ``RandomHorizontalFlip``, ``RandomAffine`` (+-10 degrees, 5 % shift) and
 ``GaussianNoise`` (sigma 0.02). No colour jitter: colour is what the prompts ask for.
 
 Prompts are written ``"a red circle:1 | blue:-0.5"``: ``text:weight`` parts joined by
-``|``; a negative weight pushes the image away from that text.
+``|``; a negative weight pushes the image away from that text. Weights lie within
+-10..10 and at least one must be positive: something has to pull the picture.
 
     from mmlearn import generate, vqgan
     from mmlearn.clip import load_clip
@@ -47,7 +48,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +58,14 @@ import torchvision.transforms.v2 as v2
 from PIL import Image
 from tqdm.auto import tqdm
 
+from mmlearn import checks
 from mmlearn.checkpoints import atomic_write_bytes
 from mmlearn.config import seed_everything
 from mmlearn.vqgan import VQGAN, to_unit_range, to_vqgan_range
 
 # ------------------------------------------------------------------------------ prompts
+
+MAX_WEIGHT = 10.0  # |weight| above this drowns the other parts and throws z out of range
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def parse_prompts(spec: str) -> list[WeightedPrompt]:
     """Parse ``"a red circle:1 | blue:-0.5"`` into weighted prompts.
 
     Parts are separated by ``|``. A part is ``text`` (weight 1) or ``text:weight``; the
-    weight is whatever follows the last colon and must be a finite number.
+    weight is whatever follows the last colon and must be a number within -10..10.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("The prompt is empty. Write e.g. 'a red circle' or "
@@ -97,6 +101,7 @@ def parse_prompts(spec: str) -> list[WeightedPrompt]:
         if not math.isfinite(value):
             raise ValueError(f"Part {number} of {spec!r} has the weight {weight.strip()!r}; "
                              f"after the last ':' write a number such as 1, 0.5 or -0.5.")
+        checks.weight(value, f"The weight of part {number} of {spec!r}", -MAX_WEIGHT, MAX_WEIGHT)
         prompts.append(WeightedPrompt(text, value))
     if all(p.weight == 0 for p in prompts):
         raise ValueError(f"All weights in {spec!r} are zero, so nothing would guide the image; "
@@ -111,8 +116,9 @@ def prompt_targets(clip, prompts: str | Sequence[WeightedPrompt],
     ``image_prompts`` are PIL images, or ``(image, weight)`` pairs: the picture should
     look like them, as CLIP sees it.
     """
-    prompts = parse_prompts(prompts) if isinstance(prompts, str) else list(prompts)
-    pairs = [p if isinstance(p, tuple) else (p, 1.0) for p in image_prompts]
+    prompts, pairs = _checked_prompts(prompts, image_prompts)
+    checks.warn_if_cut([p.text for p in prompts], getattr(clip, "tokenizer", None),
+                       getattr(clip, "context_length", 77), "prompt")
     embeddings, weights = [], []
     if prompts:
         embeddings.append(clip.encode_texts([p.text for p in prompts]))
@@ -124,6 +130,40 @@ def prompt_targets(clip, prompts: str | Sequence[WeightedPrompt],
         raise ValueError("Give at least one text prompt or image prompt.")
     return (torch.cat(embeddings).to(clip.device),
             torch.tensor(weights, dtype=torch.float32, device=clip.device))
+
+
+def _checked_prompts(prompts, image_prompts) -> tuple[list[WeightedPrompt], list[tuple]]:
+    """Text prompts as WeightedPrompts and image prompts as (image, weight) pairs, checked.
+
+    Why: a list of strings is not a prompt syntax (several prompts go in one string, joined
+    by '|'); weights must be finite and within -10..10; and if no weight is positive,
+    nothing pulls the picture towards anything - it only drifts away from the texts.
+    """
+    if isinstance(prompts, str):
+        prompts = parse_prompts(prompts)
+    elif isinstance(prompts, list | tuple) and all(isinstance(p, WeightedPrompt) for p in prompts):
+        prompts = list(prompts)
+    elif isinstance(prompts, list | tuple) and all(isinstance(p, str) for p in prompts):
+        joined = " | ".join(prompts) if prompts else "a red star | a blue circle"
+        raise TypeError(f"Write several prompts as one string joined by '|', such as "
+                        f"{joined!r} (add ':weight' to a part to weigh it); a list of strings "
+                        f"is not read.")
+    else:
+        raise TypeError(f"prompts must be a string such as 'a red star' or 'a red star:1 | "
+                        f"blue:-0.5', or a list of WeightedPrompt; got {checks.describe(prompts)}.")
+    if isinstance(image_prompts, Image.Image):
+        raise TypeError("image_prompts must be a list; for one picture write [image] "
+                        "(or [(image, weight)]).")
+    pairs = [p if isinstance(p, tuple) else (p, 1.0) for p in image_prompts]
+    weights = [checks.weight(p.weight, f"The weight of {p.text!r}", -MAX_WEIGHT, MAX_WEIGHT)
+               for p in prompts]
+    weights += [checks.weight(w, f"The weight of image prompt {i}", -MAX_WEIGHT, MAX_WEIGHT)
+                for i, (_, w) in enumerate(pairs)]
+    if weights and max(weights) <= 0:
+        raise ValueError(f"No part of the prompt has a positive weight ({weights}): nothing "
+                         f"would pull the picture towards anything. Add a part to aim for, "
+                         f"e.g. 'a red star | blue:-0.5'.")
+    return prompts, pairs
 
 
 # ------------------------------------------------------------------------------ the loss
@@ -341,7 +381,7 @@ def generate(prompts: str | Sequence[WeightedPrompt], clip, vqgan: VQGAN,
     that picture instead of random codes. ``callback(step, image, loss)`` runs every
     ``frame_every`` steps; ``progress`` shows a tqdm bar.
     """
-    config = replace(config or GenerationConfig(), **overrides)
+    config = _checked_config(config, overrides)
     seed_everything(config.seed)  # the cutouts draw from torch's global generator
     start = time.perf_counter()
     guides = as_guides(clip)
@@ -361,6 +401,27 @@ def generate(prompts: str | Sequence[WeightedPrompt], clip, vqgan: VQGAN,
             losses.append(generation_step(z, optimizer, guides, vqgan, targets, transform,
                                           config.cutouts))
     return Generation(frames[-1], frames, losses, z.detach(), time.perf_counter() - start)
+
+
+def _checked_config(config: GenerationConfig | None, overrides: dict) -> GenerationConfig:
+    """The config with the keyword overrides applied, its numbers checked.
+
+    Why: ``steps=-1`` or ``frame_every=0`` fail late (no frame at all, a division by
+    zero); a misspelt setting such as ``stpes=10`` should name the one that was meant.
+    ``steps=0`` is allowed: it decodes the start image (random codes or ``init_image``).
+    """
+    if config is not None and not isinstance(config, GenerationConfig):
+        raise TypeError(f"config must be a GenerationConfig (or None); got "
+                        f"{checks.describe(config)}. Settings can also go in as keywords, "
+                        f"e.g. steps=100.")
+    checks.known_names(overrides, [f.name for f in fields(GenerationConfig)], "setting")
+    config = replace(config or GenerationConfig(), **overrides)
+    checks.integer(config.steps, "steps", minimum=0)
+    checks.integer(config.frame_every, "frame_every", minimum=1)
+    checks.integer(config.cutouts, "cutouts", minimum=1)
+    checks.integer(config.seed, "seed")
+    checks.positive_number(config.lr, "lr", 0.1)
+    return config
 
 
 # ------------------------------------------------------------------------------ saving

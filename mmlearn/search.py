@@ -31,7 +31,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +42,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from mmlearn import checks
 from mmlearn.images import BadImageError, iter_images, list_image_files, open_image, to_rgb
 
 FILE_FORMAT = "mmlearn-image-index"
@@ -102,6 +103,10 @@ class ImageIndex:
         """A new index of ``source``: a folder, a list of paths or PIL images, or a dataset."""
         index = cls(encoder)
         index.add(source, batch_size=batch_size, progress=progress)
+        if not len(index):  # an empty index would answer every search with an error later
+            raise ValueError(f"Found no readable images in {_short(source)} "
+                             f"({len(index.skipped)} files skipped as unreadable); pass a folder "
+                             f"of image files, a list of paths or PIL images, or a dataset.")
         return index
 
     def __len__(self) -> int:
@@ -125,8 +130,11 @@ class ImageIndex:
         caption, ...)`` or ``{"image": ..., "caption": ...}``, like ShapeWorld).
         """
         if isinstance(source, str | Path):
+            _check_exists(source)
             paths = list_image_files(source) if Path(source).is_dir() else [source]
             return self.add_paths(paths, batch_size, progress)
+        if isinstance(source, list | tuple):
+            checks.one_kind_of_source(source)
         if isinstance(source, list | tuple) and source and isinstance(source[0], Image.Image):
             return self.add_images(source, batch_size=batch_size, progress=progress)
         if isinstance(source, list | tuple) and all(isinstance(s, str | Path) for s in source):
@@ -186,8 +194,7 @@ class ImageIndex:
         long-lived allocations between each batch's large short-lived ones fragment the
         C heap, and memory then grows with the collection (330 MB for 20,000 images).
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        checks.integer(batch_size, "batch_size", minimum=1)
         vectors, items = None, []
         with tqdm(total=total, unit="img", desc="Embedding", disable=not progress) as bar:
             for batch in batches(stream, batch_size):
@@ -233,11 +240,12 @@ class ImageIndex:
             vectors = torch.as_tensor(queries).float()
             vectors = vectors.unsqueeze(0) if vectors.ndim == 1 else vectors
             return torch.nn.functional.normalize(vectors, dim=1)
-        queries = [queries] if isinstance(queries, str | Image.Image) else list(queries)
-        if not queries:
-            raise ValueError("No queries given: pass a text, an image, or a list of them.")
+        queries = _checked_queries(queries)
         if all(isinstance(q, str) for q in queries):
-            encode = self._require_encoder().encode_texts
+            encoder = self._require_encoder()
+            checks.warn_if_cut(queries, getattr(encoder, "tokenizer", None),
+                               getattr(encoder, "context_length", 77), "query")
+            encode = encoder.encode_texts
         elif all(isinstance(q, Image.Image) for q in queries):
             encode, queries = self._require_encoder().encode_images, [to_rgb(q) for q in queries]
         else:
@@ -270,13 +278,13 @@ class ImageIndex:
         """
         if len(self) == 0:
             raise ValueError("The index is empty: add images before searching.")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}.")
+        k = checks.integer(k, "k", minimum=1)
         matrix = self.search_matrix()
         queries = query_vectors.to(matrix.dtype)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"Query vectors must have shape [Q, {self.dim}], got "
                              f"{tuple(queries.shape)}: were they made by the same model?")
+        checks.finite_vectors(queries, "The query vector")
         k = min(k, len(self))
         results = [_topk_in_blocks(queries[i:i + QUERIES_PER_BLOCK], matrix, k)
                    for i in range(0, len(queries), QUERIES_PER_BLOCK)]
@@ -318,11 +326,11 @@ class ImageIndex:
         The file holds the float16 vectors, the metadata as JSON, and a header with the
         encoder's name and a sha256 of both, checked by ``load``.
         """
+        path = _check_save_path(path, len(self))
         vectors = self.vectors.numpy()
         metadata = json.dumps({"items": self.items, "skipped": self.skipped}).encode()
         header = {"format": FILE_FORMAT, "version": FILE_VERSION, "encoder": self.encoder_name,
                   "count": len(self), "dim": self.dim, "sha256": _sha256(vectors, metadata)}
-        path = Path(path)
         with _atomic_file(path) as f:
             np.savez(f, vectors=vectors, metadata=np.frombuffer(metadata, dtype=np.uint8),
                      header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
@@ -344,6 +352,51 @@ class ImageIndex:
         index.vectors = torch.from_numpy(vectors)
         index.items, index.skipped = metadata["items"], metadata["skipped"]
         return index
+
+
+def _checked_queries(queries) -> list:
+    """Queries as a list: texts (with words in them, not a file name) or PIL images.
+
+    A lone text or image becomes a list of one. Why the checks: a blank text or a file
+    name is still a text to CLIP, and would return hits that look like answers.
+    """
+    single = isinstance(queries, str | Image.Image)
+    if queries is None or isinstance(queries, bytes | Mapping) or not (
+            single or isinstance(queries, Iterable)):
+        raise TypeError(f"Search with a text, a PIL image, a vector, or a list of them; got "
+                        f"{checks.describe(queries)}.")
+    queries = [queries] if single else list(queries)
+    if not queries:
+        raise ValueError("No queries given: pass a text, an image, or a list of them.")
+    for i, query in enumerate(queries):
+        if isinstance(query, str):
+            name = "The query" if single else f"queries[{i}]"
+            checks.text(query, name, "a red circle")
+            checks.not_a_path(query, name)
+    return queries
+
+
+def _check_exists(source: str | Path) -> None:
+    """A folder or file to index must exist: a typo would otherwise give an empty index."""
+    if not Path(source).expanduser().exists():
+        raise ValueError(f"There is no file or folder at {str(source)!r} (relative paths start "
+                         f"from {os.getcwd()}); check the spelling.")
+
+
+def _check_save_path(path: str | Path, count: int) -> Path:
+    """Where to save: a file name, not a folder; and something to save."""
+    if count == 0:
+        raise ValueError("The index is empty: add images before saving it.")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; give a file name to save to, such as "
+                         f"{str(path / 'index.npz')!r}.")
+    return path
+
+
+def _short(source) -> str:
+    """A source named in a message: a path as it is, anything else by its type."""
+    return repr(str(source)) if isinstance(source, str | Path) else f"the {type(source).__name__}"
 
 
 def _topk_in_blocks(queries: torch.Tensor, matrix: torch.Tensor,
@@ -418,6 +471,9 @@ def _atomic_file(path: Path) -> Iterator:
 
 def _read_index_file(path: Path) -> tuple[dict, np.ndarray, dict]:
     """Header, vectors and metadata of a saved index, or ``IndexFileError`` if not intact."""
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; give the index file saved in it, such as "
+                         f"{str(path / 'index.npz')!r}.")
     if not path.is_file():
         raise FileNotFoundError(f"No saved index at {path}.")
     try:
@@ -444,6 +500,8 @@ def recall_at_k(index: ImageIndex, queries: Sequence[str],
     ``relevant[q]`` is the id (or ids) that count as a correct answer to query q,
     e.g. every image whose caption is the query (see ``ids_with_caption``).
     """
+    queries = checks.texts(queries, "queries", "a red circle")
+    ks = [checks.integer(k, "each of ks", minimum=1) for k in ks]
     if len(queries) != len(relevant) or not queries:
         raise ValueError(f"Need one set of relevant ids per query, got {len(queries)} queries "
                          f"and {len(relevant)} sets.")
@@ -456,6 +514,7 @@ def recall_at_k(index: ImageIndex, queries: Sequence[str],
 
 def ids_with_caption(index: ImageIndex, captions: Sequence[str]) -> list[set[int]]:
     """For each caption, the ids of the items whose caption is exactly that text."""
+    captions = checks.texts(captions, "captions", "a red circle")
     by_caption: dict[str, set[int]] = {}
     for item in index.items:
         by_caption.setdefault(item.get("caption"), set()).add(item["id"])

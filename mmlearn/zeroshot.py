@@ -15,12 +15,12 @@ first (``model.eval()``): the course CLIP's image tower has BatchNorm layers, wh
 behave differently while training.
 """
 
-import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from mmlearn import checks
 from mmlearn.shapes import with_articles
 
 
@@ -34,6 +34,15 @@ PLAIN_TEMPLATES: tuple[Callable[[str], str], ...] = (plain_prompt,)
 
 def _prompts(classname: str, templates: Sequence[str | Callable[[str], str]]) -> list[str]:
     return [t.format(classname) if isinstance(t, str) else t(classname) for t in templates]
+
+
+def _check_classes(classnames, templates, name: str = "labels") -> tuple[list[str], list]:
+    """Class names and templates checked (see ``mmlearn.checks``): a list of visible,
+    distinct names (a lone string would be read letter by letter) and a list of templates
+    with exactly one ``{}`` each (without it every class gets the same prompt)."""
+    classnames = [label.strip() for label in checks.texts(classnames, name, "red circle")]
+    checks.distinct(classnames, name)
+    return classnames, checks.templates(templates)
 
 
 def to_model_input(images: torch.Tensor, model) -> torch.Tensor:
@@ -67,9 +76,7 @@ def build_classifier(model, tokenizer, classnames: Sequence[str],
     again - the same recipe (and the same numbers) as open_clip's
     ``build_zero_shot_classifier``.
     """
-    if len(classnames) == 0 or len(templates) == 0:
-        raise ValueError("Give at least one class name and at least one template, e.g. "
-                         "classnames=['red circle', 'blue square'], templates=['a {}'].")
+    classnames, templates = _check_classes(classnames, templates, "classnames")
     columns = []
     for classname in classnames:
         tokens = tokenizer(_prompts(classname, templates)).to(device)
@@ -142,27 +149,13 @@ PHOTO_TEMPLATES: tuple[str, ...] = (
 
 
 def check_labels(labels: Sequence[str], context_length: int, tokenizer) -> list[str]:
-    """Labels a learner typed, checked: non-empty, no duplicates, long ones reported.
+    """Labels a learner typed, checked: a list of non-blank, distinct labels; long ones reported.
 
     A label longer than the text encoder's context is cut by the tokenizer (that is
     how CLIP reads long texts); we say so instead of letting it happen silently.
     """
-    labels = [str(label).strip() for label in labels]
-    if not labels or not all(labels):
-        raise ValueError("Give at least one non-empty label, e.g. ['cat', 'dog', 'human'].")
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise ValueError(f"Each label must appear once; repeated: {repeated}. Two identical "
-                         f"classes would split the probability between them.")
-    for label in labels:
-        if hasattr(tokenizer, "encode"):  # open_clip's BPE tokenizer: count before cutting
-            n_tokens = len(tokenizer.encode(label)) + 2  # + start and end tokens
-        else:  # other tokenizers: a row with no padding left was (probably) cut
-            n_tokens = context_length + int(bool((tokenizer([label])[0] != 0).all()))
-        if n_tokens > context_length:
-            warnings.warn(f"The label {label[:40]!r}… has {n_tokens} tokens; the text encoder "
-                          f"reads only the first {context_length}, the rest is cut.",
-                          stacklevel=2)
+    labels, _ = _check_classes(labels, ("{}",))
+    checks.warn_if_cut(labels, tokenizer, context_length, "label")
     return labels
 
 
@@ -174,6 +167,8 @@ def classify(clip, images, labels: Sequence[str],
     Each label becomes one prompt per template; a label's embedding is the mean of
     its normalised prompt embeddings, normalised again (a single template = no ensemble).
     """
+    checks.image_list(images, "images")
+    templates = checks.templates(templates)
     labels = check_labels(labels, clip.context_length, clip.tokenizer)
     prompts = [p for label in labels for p in _prompts(label, templates)]
     text = clip.encode_texts(prompts).view(len(labels), len(templates), -1)
@@ -184,7 +179,10 @@ def classify(clip, images, labels: Sequence[str],
 
 def top_k(probabilities: torch.Tensor, labels: Sequence[str], k: int = 3) -> list[list[tuple]]:
     """For each image, its ``k`` most probable labels as ``(label, probability)``, best first."""
-    k = min(k, len(labels))
+    k = min(checks.integer(k, "k", minimum=1), len(labels))
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(labels):
+        raise ValueError(f"probabilities must be N x {len(labels)} (one column per label), as "
+                         f"classify returns; got shape {tuple(probabilities.shape)}.")
     values, indices = probabilities.topk(k, dim=-1)
     return [[(labels[i], round(v, 4)) for v, i in zip(row_v.tolist(), row_i.tolist())]
             for row_v, row_i in zip(values, indices)]
