@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import warnings
 from dataclasses import asdict, dataclass
 
 import torch
@@ -105,10 +104,9 @@ class WordTokenizer:
                              f"e.g. 'a big blue triangle'.")
         if len(words) > self.length:
             if warn:
-                warnings.warn(f"The prompt has {len(words)} words but the model reads only "
-                              f"{self.length}: kept {' '.join(words[:self.length])!r}, dropped "
-                              f"{' '.join(words[self.length:])!r}.",
-                              stacklevel=_stacklevel_outside_mmlearn())
+                checks.warn(f"The prompt has {len(words)} words but the model reads only "
+                            f"{self.length}: kept {' '.join(words[:self.length])!r}, dropped "
+                            f"{' '.join(words[self.length:])!r}.")
             words = words[:self.length]
         ids = [self.ids.get(word, self.unk_id) for word in words]
         return ids + [self.pad_id] * (self.length - len(ids))
@@ -128,22 +126,6 @@ class WordTokenizer:
     def unknown_words(self, text: str) -> list[str]:
         """The words of a prompt the model has never seen (they all become <unk>)."""
         return [word for word in self.words(text) if word not in self.ids]
-
-
-def _stacklevel_outside_mmlearn() -> int:
-    """The ``stacklevel`` that makes a warning point at the line that called mmlearn (a
-    notebook cell, a script), not at a line inside mmlearn or torch's decorators."""
-    import os
-    import sys
-
-    inside = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (__file__,
-                                                                           torch.__file__))
-    frame, level, outermost = sys._getframe(1), 1, 1
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(inside):
-            outermost = level
-        frame, level = frame.f_back, level + 1
-    return outermost + 1
 
 
 # ---------------------------------------------------------------------------- the transformer
