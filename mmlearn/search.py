@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from PIL import Image
@@ -519,38 +518,3 @@ def ids_with_caption(index: ImageIndex, captions: Sequence[str]) -> list[set[int
     for item in index.items:
         by_caption.setdefault(item.get("caption"), set()).add(item["id"])
     return [by_caption.get(caption, set()) for caption in captions]
-
-
-def show_results(index: ImageIndex, hits: list[Hit] | list[list[Hit]],
-                 queries: Sequence | None = None, size: float = 2.0) -> plt.Figure:
-    """A grid of result images, one row per query, each titled with its score and caption.
-
-    Pass the ``queries`` (texts or PIL images) to show each one in a first column.
-    """
-    rows = [hits] if hits and isinstance(hits[0], Hit) else hits
-    if not rows or not all(rows):
-        raise ValueError("Nothing to show: pass the hits returned by index.search(...).")
-    first = 0 if queries is None else 1
-    ncols = first + max(len(row) for row in rows)
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(size * ncols, size * 1.25 * len(rows)),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for r, row in enumerate(rows):
-        if queries is not None:
-            _draw_tile(axes[r][0], queries[r] if isinstance(queries[r], Image.Image) else None,
-                       "query" if isinstance(queries[r], Image.Image) else f"query:\n{queries[r]}")
-        for ax, hit in zip(axes[r][first:], row, strict=False):
-            label = hit.caption or Path(hit.path or "").name
-            _draw_tile(ax, index.image(hit.id), f"{hit.score:.3f}\n{label[:28]}")
-    fig.tight_layout()
-    return fig
-
-
-def _draw_tile(ax: plt.Axes, image: Image.Image | None, title: str) -> None:
-    """One cell of the grid: the image (pixels kept sharp) or a note that it is missing."""
-    if image is None and not title.startswith("query"):
-        ax.text(0.5, 0.5, "image not\navailable", ha="center", va="center", fontsize=8)
-    elif image is not None:
-        ax.imshow(image, interpolation="nearest")
-    ax.set_title(title, fontsize=8)

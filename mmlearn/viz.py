@@ -6,6 +6,9 @@ it on anything they compute. The diagrams are drawn here, from boxes and arrows,
 not copied from papers.
 """
 
+import textwrap
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -107,6 +110,49 @@ def temperature_effect(similarities, temperatures=(1.0, 0.3, 0.1, 0.07, 0.03, 0.
     axes[0].set_ylim(0, 1)
     fig.tight_layout()
     return fig
+
+
+def search_results(index, hits, queries=None, size: float = 2.0, width: int = 24):
+    """A grid of search results, one row per query, each titled with its score and caption.
+
+    ``hits`` is what ``index.search`` returned (one list, or one list per query). Pass the
+    ``queries`` (texts or PIL images) to show each one in a first column. Captions wrap
+    between words, so "a small green triangle" is never cut to "a small green tri".
+    """
+    from mmlearn.search import Hit  # the search module itself draws nothing
+
+    rows = [hits] if hits and isinstance(hits[0], Hit) else hits
+    if not rows or not all(rows):
+        raise ValueError("Nothing to show: pass the hits returned by index.search(...).")
+    first = 0 if queries is None else 1
+    ncols = first + max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(size * ncols, size * 1.4 * len(rows)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, row in enumerate(rows):
+        if queries is not None:
+            query = queries[r]
+            picture = query if hasattr(query, "convert") else None
+            _tile(axes[r][0], picture, "query" if picture else f"query:\n{_wrap(query, width)}")
+        for ax, hit in zip(axes[r][first:], row):
+            label = hit.caption or Path(hit.path or "").name
+            _tile(ax, index.image(hit.id), f"{hit.score:.3f}\n{_wrap(label, width)}")
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(str(text), width, break_long_words=False, break_on_hyphens=False)
+
+
+def _tile(ax, image, title: str) -> None:
+    """One cell of a grid: the image (pixels kept sharp) or a note that it is missing."""
+    if image is None and not title.startswith("query"):
+        ax.text(0.5, 0.5, "image not\navailable", ha="center", va="center", fontsize=8)
+    elif image is not None:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_title(title, fontsize=8)
 
 
 def _box(ax, x, y, w, h, text, color):

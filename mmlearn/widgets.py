@@ -225,25 +225,9 @@ def figure_png(fig: plt.Figure) -> bytes:
 
 
 def show_search(index, queries, k: int = 6, width: int = 24) -> plt.Figure:
-    """``search.show_results`` for one or several queries, each caption wrapped between words.
-
-    ``queries`` is a text, a PIL image or a list of them; one row of ``k`` results each.
-    """
-    import textwrap
-    from pathlib import Path
-
-    from mmlearn.search import show_results
+    """Search ``index`` and draw the results: one row of ``k`` per query (a text, a PIL
+    image or a list of them), captions wrapped between words (``viz.search_results``)."""
+    from mmlearn import viz
 
     queries = queries if isinstance(queries, list) else [queries]
-    rows = index.search(queries, k=k)
-    fig = show_results(index, rows, queries=queries)
-    columns = 1 + max(len(row) for row in rows)
-    for r, row in enumerate(rows):
-        for j, hit in enumerate(row):
-            label = hit.caption or Path(hit.path or "").name
-            fig.axes[r * columns + 1 + j].set_title(
-                f"{hit.score:.3f}\n" + textwrap.fill(label, width, break_long_words=False),
-                fontsize=8)
-    fig.set_size_inches(fig.get_size_inches() * (1, 1.1))  # room for a third title line
-    fig.tight_layout()
-    return fig
+    return viz.search_results(index, index.search(queries, k=k), queries=queries, width=width)

@@ -25,8 +25,8 @@ from mmlearn.search import (
     IndexFileError,
     ids_with_caption,
     recall_at_k,
-    show_results,
 )
+from mmlearn.viz import search_results
 
 matplotlib.use("Agg")
 
@@ -327,23 +327,38 @@ def test_recall_at_k(index):
     assert recalls[64] == 1.0 and recalls[1] <= recalls[8] <= recalls[64]
 
 
-def test_show_results_draws_a_grid(index, tmp_path):
+def test_search_results_draws_a_grid(index, tmp_path):
     hits = index.search(["red", "blue"], k=4)
-    fig = show_results(index, hits, queries=["red", "blue"])
+    fig = search_results(index, hits, queries=["red", "blue"])
     assert len(fig.axes) == 2 * 5  # a query column + 4 results per row
     assert fig.axes[0].get_title() == "query:\nred" and not fig.axes[0].images
     assert fig.axes[1].get_title().startswith(f"{hits[0][0].score:.3f}")
     assert fig.axes[1].images  # the image was drawn
-    single = show_results(index, index.search("green", k=3))
+    single = search_results(index, index.search("green", k=3))
     assert len(single.axes) == 3
     query = solid("yellow")
-    by_image = show_results(index, [index.search(query, k=2)], queries=[query])
+    by_image = search_results(index, [index.search(query, k=2)], queries=[query])
     assert by_image.axes[0].images and by_image.axes[0].get_title() == "query"
     loaded = ImageIndex.load(index.save(tmp_path / "i.npz"), index.encoder)
-    missing = show_results(loaded, loaded.search("red", k=1))  # images were not saved
+    missing = search_results(loaded, loaded.search("red", k=1))  # images were not saved
     assert "not" in missing.axes[0].texts[0].get_text()
     with pytest.raises(ValueError, match="Nothing to show"):
-        show_results(index, [])
+        search_results(index, [])
+
+
+def test_captions_wrap_between_words():
+    from mmlearn.viz import _wrap
+    assert _wrap("a small green triangle at the top", 14).splitlines() == [
+        "a small green", "triangle at", "the top"]
+
+
+def test_the_search_module_draws_nothing():
+    """Searching needs no plotting library: matplotlib is imported only to draw."""
+    import subprocess
+    import sys
+    code = "import sys, mmlearn.search; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_dataset_items_may_be_dicts_and_tensors_are_refused(encoder):
