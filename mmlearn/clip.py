@@ -96,6 +96,15 @@ class LoadedClip:
         return int(getattr(self.tokenizer, "context_length", 77))
 
     @property
+    def input_size(self) -> int:
+        """The side in pixels of the pictures the image encoder takes (32 for the course CLIP)."""
+        return input_size(self.model)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] pictures (N x 3 x H x W) -> the encoder's input; differentiable."""
+        return normalize(images, self.model)
+
+    @property
     def logit_scale(self) -> float:
         """The learned temperature, exp(t): similarities are multiplied by it before softmax."""
         return float(self.model.logit_scale.exp().item())
@@ -149,6 +158,25 @@ class LoadedClip:
     @staticmethod
     def _unit_cpu(features: torch.Tensor) -> torch.Tensor:
         return F.normalize(features.float(), dim=-1).cpu()
+
+
+def input_size(model: torch.nn.Module) -> int:
+    """The side in pixels of the pictures an open_clip model's image encoder takes."""
+    size = model.visual.preprocess_cfg["size"]
+    return size if isinstance(size, int) else size[0]
+
+
+def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """[0, 1] pictures -> the model's input: subtract its mean, divide by its std, per channel.
+
+    The one place the course turns pixels into CLIP input by hand. It is plain tensor
+    arithmetic, so gradients flow through it: VQGAN+CLIP (lesson 04) backpropagates from
+    CLIP's score into the picture through this function.
+    """
+    config = model.visual.preprocess_cfg
+    mean = torch.tensor(config["mean"], device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(config["std"], device=images.device).view(1, 3, 1, 1)
+    return (images - mean) / std
 
 
 def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | None = None, *,

@@ -275,16 +275,12 @@ def make_cutouts(images: torch.Tensor, n: int, transform: Callable) -> torch.Ten
 
 def clip_input_size(clip) -> int:
     """The side in pixels of the images CLIP was trained on (32 for the course model)."""
-    size = clip.model.visual.preprocess_cfg["size"]
-    return size if isinstance(size, int) else size[0]
+    return clip.input_size
 
 
 def normalize_for_clip(images: torch.Tensor, clip) -> torch.Tensor:
-    """[0, 1] images -> CLIP's input: subtract its mean, divide by its std, per channel."""
-    cfg = clip.model.visual.preprocess_cfg
-    mean = torch.tensor(cfg["mean"], device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(cfg["std"], device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
+    """[0, 1] images -> CLIP's input (``LoadedClip.normalize``: mean and std per channel)."""
+    return clip.normalize(images)
 
 
 # ------------------------------------------------------------------------------ the loop

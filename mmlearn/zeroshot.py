@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlearn import checks
+from mmlearn.clip import input_size, normalize
 from mmlearn.shapes import with_articles
 
 
@@ -55,14 +56,11 @@ def to_model_input(images: torch.Tensor, model) -> torch.Tensor:
     if images.ndim != 4 or images.dtype != torch.uint8:
         raise ValueError("images must be a uint8 tensor N x 3 x H x W "
                          "(e.g. ShapeWorld(...).images).")
-    cfg = model.visual.preprocess_cfg
-    size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
+    size = input_size(model)
     x = images.float() / 255
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
-    mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalize(x, model)
 
 
 @torch.no_grad()
