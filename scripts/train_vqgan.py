@@ -101,7 +101,8 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> floa
 
 def train(model: VQGAN, images: torch.Tensor, held_out: torch.Tensor,
           args: argparse.Namespace) -> None:
-    """Adam on L1 reconstruction + codebook loss, batches drawn with a seeded generator.
+    """Adam on reconstruction (``--reconstruction-loss``, squared error by default) + codebook
+    loss, batches drawn with a seeded generator.
 
     Every 500 steps it prints the reconstruction figures on a few ``held_out`` images.
     """

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 MODULES = {info.name: importlib.import_module(f"mmlearn.{info.name}")
            for info in pkgutil.iter_modules(mmlearn.__path__)}
+for _info in pkgutil.iter_modules(MODULES["exercises"].__path__):  # lessonNN: q1, helpers
+    importlib.import_module(f"mmlearn.exercises.{_info.name}")
 
 
 def _public_names() -> dict[str, object]:
@@ -137,6 +139,7 @@ def test_a_planted_stale_reference_is_caught(span):
     "zeroshot.classify", "mmlearn.clip.load_clip", 'load_clip("course")',
     "shapes.ShapeWorld(500, split='unseen')", "torch.softmax(x, dim=-1)", "a {}",
     "q1.check()", "pip install mmlearn", "clip.encode_texts([prompt])",
+    "mmlearn.exercises.lesson02.q1",
 ])
 def test_real_references_and_other_code_pass(span):
     assert reference_problems(span) == []

@@ -55,9 +55,9 @@ q2 = Question(
     }),
     hint_text="Cosine similarities lie between -1 and 1. At temperature 1 a softmax gives "
               "caption j the weight e^(s_j); how far apart can e^(s_j) of four captions be "
-              "when the s_j differ by less than 1?",
-    solution_text='```python\nprediction_t1 = "c"\n```\nThe scores differ by less than 1, so '
-                  "the weights e^s differ by less than a factor e ≈ 2.7: the right caption "
+              "when the s_j differ by about 1?",
+    solution_text='```python\nprediction_t1 = "c"\n```\nThe scores differ by about 1, so '
+                  "the weights e^s differ by about a factor e ≈ 2.7: the right caption "
                   "gets the most, but under a half. Only dividing by a small temperature makes "
                   "the softmax sure.",
 )

@@ -63,9 +63,10 @@ q2 = Question(
         ("a big star:2|a small star:-1|green",),
         ("a photo: a cat:0.5",),
     ]),
-    hint_text="`spec.split('|')` gives the parts. In each part, the weight is whatever follows "
-              "the *last* colon (`part.rpartition(':')`); without a colon the weight is 1. "
-              "Strip the spaces around the text and turn the weight into a float.",
+    hint_text="First cut the spec into its parts at each '|'. In each part, the weight is "
+              "whatever follows the *last* colon (a text may contain a colon too); without "
+              "a colon the weight is 1. Strip the spaces around the text; the weight is a "
+              "float.",
     solution_text="```python\ndef parse_prompt(spec):\n    parts = []\n"
                   "    for part in spec.split('|'):\n"
                   "        if ':' in part:\n            text, _, weight = part.rpartition(':')\n"
@@ -77,9 +78,9 @@ q3 = Question(
     name="q3",
     variable="straight_through",
     checker=_check_straight_through,
-    hint_text="You need an expression that *equals* z_q, but whose gradient with respect to z "
-              "is 1. Start from z, and add the difference z_q - z with its gradient switched "
-              "off (`.detach()`).",
+    hint_text="You need an expression whose *value* is z_q, but whose gradient with respect "
+              "to z is 1, as if quantising were the identity. Which tensor does the gradient "
+              "have to flow through, and which part of the expression must it not see?",
     solution_text="```python\ndef straight_through(z, z_q):\n"
                   "    return z + (z_q - z).detach()\n```",
 )

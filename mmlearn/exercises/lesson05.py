@@ -52,8 +52,8 @@ q2 = Question(
     variable="causal_mask",
     checker=_check_mask,
     hint_text="Return a bool tensor of shape [n, n] where `mask[i, j]` is True when position i "
-              "may attend to position j: itself and everything before it (j <= i). "
-              "`torch.tril` keeps the lower triangle of a matrix.",
+              "may attend to position j: itself and everything before it (j <= i). Draw it "
+              "for n = 3 on paper first: which triangle of the matrix is True?",
     solution_text="```python\ndef causal_mask(n):\n"
                   "    return torch.ones(n, n, dtype=torch.bool).tril()\n```",
 )
@@ -66,10 +66,9 @@ q3 = Question(
         (_logits(3, 256, seed=0), 1),
         (_logits(8, 256, seed=1), 64),
     ]),
-    hint_text="For each row, find the k-th largest logit (`logits.topk(k, dim=-1).values` gives "
-              "the k largest, largest first). Every logit smaller than it becomes "
-              "`float('-inf')`, which softmax turns into probability 0 "
-              "(`logits.masked_fill(condition, value)`).",
+    hint_text="For each row, find the k-th largest logit (torch can give you the k largest "
+              "values of each row). Every logit smaller than it must get probability 0 after "
+              "the softmax: which logit value does that? Leave the input tensor unchanged.",
     solution_text="```python\ndef top_k_filter(logits, k):\n"
                   "    kth_largest = logits.topk(k, dim=-1).values[..., -1:]\n"
                   "    return logits.masked_fill(logits < kth_largest, float('-inf'))\n```",
