@@ -83,9 +83,10 @@ def test_lesson03_recall_and_megabytes():
     at_1 = lambda r, rel, k: sum(i[0] in w for i, w in zip(r, rel)) / len(r)  # noqa: E731
     assert lesson03.q3.check(right).correct
     assert lesson03.q3.check(at_1).status == "incorrect"
-    assert lesson03.q4.check(1024.0).correct
-    assert lesson03.q4.check(1024 * 1e6 / 2**20).status == "incorrect"  # MiB, not MB
-    assert lesson03.q4.check(2048.0).status == "incorrect"              # float32 thinking
+    assert lesson03.q4.check(7680.0).correct
+    assert lesson03.q4.check(7680 * 1e6 / 2**20).status == "incorrect"  # MiB, not MB
+    assert lesson03.q4.check(15360.0).status == "incorrect"             # float32 thinking
+    assert lesson03.q4.check(1024.0).status == "incorrect"              # the table's row
 
 
 # ---------------------------------------------------------------------------- lesson 04

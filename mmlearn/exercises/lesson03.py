@@ -141,12 +141,12 @@ q3 = Question(
 q4 = Question(
     name="q4",
     variable="index_megabytes",
-    checker=value_checker(1_000_000 * 512 * 2 / 1e6, rtol=1e-3),
+    checker=value_checker(5_000_000 * 768 * 2 / 1e6, rtol=1e-3),
     hint_text="One float16 number takes 2 bytes. How many numbers does the index hold? A "
               "megabyte here is 10^6 bytes.",
-    solution_text="```python\nindex_megabytes = 1_000_000 * 512 * 2 / 1e6\n```\n1,024 MB on "
-                  "disk. While searching on a CPU, mmlearn also keeps a float32 copy (2,048 MB), "
-                  "and every query reads all of it: brute force still works on one laptop at "
-                  "a million images, but past that an approximate index (e.g. faiss IVF or "
-                  "HNSW) reads only a fraction.",
+    solution_text="```python\nindex_megabytes = 5_000_000 * 768 * 2 / 1e6\n```\n7,680 MB on "
+                  "disk. While searching on a CPU, mmlearn also keeps a float32 copy (15,360 MB), "
+                  "and every query reads all of it: past what one machine's memory holds, an "
+                  "approximate index (e.g. faiss IVF or HNSW, or product quantisation) reads "
+                  "only a fraction, and a larger collection is split across machines.",
 )
