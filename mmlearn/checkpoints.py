@@ -8,13 +8,13 @@ half-copied file is caught with a clear message instead of a strange error later
 
 import hashlib
 import io
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 
 import torch
+
+from mmlearn.files import atomic_write_bytes
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SUMS_FILE = WEIGHTS_DIR / "SHA256SUMS"
@@ -90,28 +90,6 @@ def shipped_path(filename: str) -> Path:
             f"got {actual[:12]}…): the file is corrupt or was changed. Reinstall mmlearn "
             f"or retrain it with the script in scripts/.")
     return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file so that a crash midway leaves the old file untouched.
-
-    The bytes go to a temporary file in the same folder, which then replaces the
-    target in one step (``os.replace`` is atomic on the same file system).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; shipped files are for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_atomic(obj, path: str | Path) -> None:

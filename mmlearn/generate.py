@@ -59,8 +59,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmlearn import checks
-from mmlearn.checkpoints import atomic_write_bytes
 from mmlearn.config import seed_everything
+from mmlearn.files import atomic_write_bytes
 from mmlearn.vqgan import VQGAN, to_unit_range, to_vqgan_range
 
 # ------------------------------------------------------------------------------ prompts

@@ -25,11 +25,9 @@ and ``.encode_texts(list of str)`` returning one row per input, e.g. the
 ``LoadedClip`` from ``mmlearn.clip.load_clip``.
 """
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmlearn import checks
+from mmlearn.files import atomic_file
 from mmlearn.images import BadImageError, iter_images, list_image_files, open_image, to_rgb
 
 FILE_FORMAT = "mmlearn-image-index"
@@ -330,7 +329,7 @@ class ImageIndex:
         metadata = json.dumps({"items": self.items, "skipped": self.skipped}).encode()
         header = {"format": FILE_FORMAT, "version": FILE_VERSION, "encoder": self.encoder_name,
                   "count": len(self), "dim": self.dim, "sha256": _sha256(vectors, metadata)}
-        with _atomic_file(path) as f:
+        with atomic_file(path) as f:
             np.savez(f, vectors=vectors, metadata=np.frombuffer(metadata, dtype=np.uint8),
                      header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
         return path
@@ -448,24 +447,6 @@ def _sha256(vectors: np.ndarray, metadata: bytes) -> str:
     digest.update(memoryview(np.ascontiguousarray(vectors)).cast("B"))
     digest.update(metadata)
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator:
-    """``with _atomic_file(path) as f:`` writes to a temporary file in the same folder and
-    moves it onto ``path`` only when the block has finished. ``os.replace`` is atomic, so
-    a reader sees the old file or the new one, never half of one; a crash leaves no trace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _read_index_file(path: Path) -> tuple[dict, np.ndarray, dict]:

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from mmlearn import generate, judge, shapes
-from mmlearn.checkpoints import atomic_write_bytes
 from mmlearn.clip import load_clip
+from mmlearn.files import atomic_write_bytes
 from mmlearn.vqgan import load_course_vqgan
 from mmlearn.zeroshot import plain_prompt
 

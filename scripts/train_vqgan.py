@@ -34,8 +34,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mmlearn.checkpoints import WEIGHTS_DIR, atomic_write_bytes, half_precision, record_sha256
+from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256
 from mmlearn.config import seed_everything
+from mmlearn.files import atomic_write_bytes
 from mmlearn.optim import set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
 from mmlearn.vqgan import (
