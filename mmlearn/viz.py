@@ -80,7 +80,7 @@ def probability_bars(labels, probabilities, title: str = "", ax=None):
     return fig
 
 
-def confusion_matrix(matrix, labels, title: str = "", normalize: bool = True):
+def confusion_heatmap(matrix, labels, title: str = "", normalize: bool = True):
     """Rows: true class, columns: predicted class; the diagonal is what was right."""
     counts = _numpy(matrix).astype(float)
     if normalize:

@@ -175,7 +175,7 @@ def classify(clip, images, labels: Sequence[str],
     return (clip.logit_scale * image_features @ classifier).softmax(dim=-1)
 
 
-def top_k(probabilities: torch.Tensor, labels: Sequence[str], k: int = 3) -> list[list[tuple]]:
+def top_labels(probabilities: torch.Tensor, labels: Sequence[str], k: int = 3) -> list[list[tuple]]:
     """For each image, its ``k`` most probable labels as ``(label, probability)``, best first."""
     k = min(checks.integer(k, "k", minimum=1), len(labels))
     if probabilities.ndim != 2 or probabilities.shape[1] != len(labels):

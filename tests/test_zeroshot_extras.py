@@ -41,9 +41,9 @@ def test_a_label_longer_than_the_context_is_reported(course):
         zeroshot.classify(course, [shapes.draw("red", "circle")], [long_label, "blue square"])
 
 
-def test_top_k_and_confusion_matrix():
+def test_top_labels_and_confusion_matrix():
     probabilities = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
-    assert zeroshot.top_k(probabilities, ["a", "b", "c"], k=2) == [[("b", 0.7), ("c", 0.2)],
+    assert zeroshot.top_labels(probabilities, ["a", "b", "c"], k=2) == [[("b", 0.7), ("c", 0.2)],
                                                                   [("a", 0.5), ("c", 0.3)]]
     matrix = zeroshot.confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, 1, 2]), 3)
     assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
