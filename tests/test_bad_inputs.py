@@ -88,7 +88,8 @@ ERRORS = [
     ("top_labels k=1.5", lambda w: zeroshot.top_labels(w.probabilities, ["a", "b"], k=1.5),
      TypeError,
      "k must be a whole number"),
-    ("top_labels labels of another length", lambda w: zeroshot.top_labels(w.probabilities, ["a"], k=1),
+    ("top_labels labels of another length",
+     lambda w: zeroshot.top_labels(w.probabilities, ["a"], k=1),
      ValueError, "one column per label"),
     ("build_classifier('cat')", lambda w: zeroshot.build_classifier(
         w.clip.model, w.clip.tokenizer, "cat"), TypeError, r"classnames .*\['cat'\]"),
