@@ -145,12 +145,16 @@ class TinyUNet(nn.Module):
     (down) and doubles again (up), with skip connections carrying the detail across. The
     condition (a CLIP embedding, ``cond_dim`` numbers) joins the time embedding; when it
     is dropped, a learned ``null_condition`` vector stands in (classifier-free guidance).
+    ``cond_gain`` multiplies the condition first: a unit-length CLIP embedding of 64 numbers
+    has entries of about 1/8, so without a gain of about sqrt(cond_dim) the condition starts
+    out as a whisper next to the time embedding and takes long to be heard.
     """
 
     def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64),
-                 cond_dim: int = 64, emb_dim: int = 128):
+                 cond_dim: int = 64, emb_dim: int = 128, cond_gain: float = 1.0):
         super().__init__()
         self.in_channels, self.cond_dim, self.emb_dim = in_channels, cond_dim, emb_dim
+        self.cond_gain = cond_gain
         self.widths = tuple(widths)
         self.time_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(),
                                       nn.Linear(emb_dim, emb_dim))
@@ -180,7 +184,7 @@ class TinyUNet(nn.Module):
         """x [B, C, H, W], t [B] (integers), cond [B, cond_dim] or None (unconditional)."""
         if cond is None:
             cond = self.null_condition.expand(len(x), -1)
-        emb = self.time_mlp(time_embedding(t, self.emb_dim)) + self.cond_mlp(cond)
+        emb = self.time_mlp(time_embedding(t, self.emb_dim)) + self.cond_mlp(cond * self.cond_gain)
         h = self.stem(x)
         skips = []
         for i, block in enumerate(self.down):
@@ -213,16 +217,19 @@ def drop_condition(model: TinyUNet, cond: torch.Tensor, p_uncond: float,
 
 def diffusion_loss(model: TinyUNet, x0: torch.Tensor, cond: torch.Tensor | None,
                    schedule: Schedule, p_uncond: float = 0.0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None,
+                   t: torch.Tensor | None = None) -> torch.Tensor:
     """DDPM's simple objective: noise x_0 to a random t, predict the noise, mean squared error.
 
     Why predict the noise and not the clean picture? Both carry the same information
     (x_0 follows from eps and x_t), but the noise has the same scale at every t, so one
     network handles all noise levels with targets of one size (Ho et al. found it
     trains better). The random draws (t, noise, dropped conditions) come from
-    ``generator``, in that order, so a fixed seed gives a fixed loss.
+    ``generator``, in that order, so a fixed seed gives a fixed loss. Pass ``t`` to choose
+    the times yourself (see ``unclip.decoder_loss``); by default they are uniform.
     """
-    t = torch.randint(schedule.steps, (len(x0),), generator=generator, device=x0.device)
+    if t is None:
+        t = torch.randint(schedule.steps, (len(x0),), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     if cond is not None and p_uncond > 0:
         cond = drop_condition(model, cond, p_uncond, generator)

@@ -153,10 +153,13 @@ class DecoderConfig:
     cond_noise: float = 0.03                    # per-number noise on the condition in training
     side: int = 8
     clip_x0: float = 7.0                        # |scaled latents| never exceed this (6.55 seen)
+    cond_gain: float = 8.0                      # the condition's gain in the UNet (TinyUNet)
+    noisy_times: bool = True                    # train more on large t (see decoder_loss)
     history: dict = field(default_factory=dict)  # how it was trained (for the record)
 
     def new_unet(self) -> diffusion.TinyUNet:
-        return diffusion.TinyUNet(self.channels, tuple(self.widths), self.cond_dim, self.emb_dim)
+        return diffusion.TinyUNet(self.channels, tuple(self.widths), self.cond_dim, self.emb_dim,
+                                  self.cond_gain)
 
 
 def decoder_loss(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.Tensor,
@@ -166,18 +169,28 @@ def decoder_loss(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.Te
 
     The noise on the condition is unCLIP's trick in small: at generation time the decoder
     gets the prior's guess, not a true image embedding, so it should not depend on every
-    digit of it.
+    digit of it. With ``config.noisy_times`` the times are drawn as T * sqrt(u), u uniform:
+    their density grows linearly with t, so the noisy steps, where background, colour,
+    place and shape are decided, get more of the training, and the nearly clean ones less
+    (their fine detail is snapped to codebook vectors at the end anyway). Measured, with a
+    condition gain of 8 and lr 3e-3 in the same run: after 1000 steps of 64 the decoder
+    drew the right shape for 12 of 16 training embeddings, against 0 of 16 with uniform
+    times, gain 1 and lr 2e-3 (gain 8 alone: still 0 of 16).
     """
     if config.cond_noise > 0:
         jitter = torch.randn(cond.shape, generator=generator) * config.cond_noise
         cond = F.normalize(cond + jitter, dim=-1)
+    t = None
+    if config.noisy_times:
+        u = torch.rand(len(latents), generator=generator)
+        t = (u.sqrt() * config.timesteps).long().clamp(max=config.timesteps - 1)
     return diffusion.diffusion_loss(unet, latents / config.latent_scale, cond, schedule,
-                                    config.p_uncond, generator)
+                                    config.p_uncond, generator, t)
 
 
 def train_decoder(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.Tensor,
                   config: DecoderConfig, steps: int = 2000, batch_size: int = 64,
-                  lr: float = 2e-3, warmup: int = 100, ema_decay: float = 0.995, seed: int = 0,
+                  lr: float = 3e-3, warmup: int = 100, ema_decay: float = 0.995, seed: int = 0,
                   log_every: int = 0,
                   seconds: float | None = None) -> tuple[diffusion.TinyUNet, list]:
     """AdamW with warm-up and cosine decay; returns (an EMA copy of the weights, losses).

@@ -1,22 +1,31 @@
 """Train the course's tiny unCLIP (prior + diffusion decoder) on ShapeWorld and ship it.
 
-    python scripts/train_unclip.py                  # about 15-20 min on one (shared) CPU core
-    python scripts/train_unclip.py --evaluate-only  # measure the shipped model (~1 min)
+    python scripts/train_unclip.py                  # about 11 min on one (shared) CPU core
+    python scripts/train_unclip.py --evaluate-only  # measure the shipped model (~15 s)
 
-1. Draw ShapeWorld training images (one shape each, "train" split: the held-out colour x
-   shape combinations never appear). Embed each with the course CLIP's image encoder
-   (64 numbers) and encode it with the course VQGAN into its quantised 16x8x8 latent grid.
-   Embed each caption with the course CLIP's text encoder.
+1. Draw 8000 ShapeWorld training images (one shape each, "train" split: the held-out
+   colour x shape combinations never appear). Embed each with the course CLIP's image
+   encoder (64 numbers) and encode it with the course VQGAN into its quantised 16x8x8
+   latent grid; embed each caption with the course CLIP's text encoder (95 s).
 2. Prior: a residual MLP from the caption's text embedding to the picture's image
-   embedding (loss 1 - cosine), ``mmlearn.unclip.PriorMLP``.
-3. Decoder: a TinyUNet that denoises the latent grid given the image embedding (cosine
-   schedule, T = 200, predict the noise; condition dropped 10 % of the time for
-   classifier-free guidance); the EMA of its weights is shipped.
+   embedding (loss 1 - cosine, 1500 steps, a few seconds), ``mmlearn.unclip.PriorMLP``.
+3. Decoder: a TinyUNet (widths 48, 96; 0.89 M parameters) that denoises the latent grid
+   given the image embedding: cosine schedule, T = 200, predict the noise; condition
+   dropped 10 % of the time for classifier-free guidance; times drawn as T * sqrt(u)
+   (more training where the noise is large, see ``unclip.decoder_loss``); 6000 steps of
+   64, AdamW lr 3e-3 with warm-up and cosine decay; the EMA of its weights is shipped.
 4. Write both fp16 checkpoints atomically and record their sha256.
 5. Evaluate: 36 prompts "a {colour} {shape}" x 8 samples (DDIM, 25 steps, guidance 3,
    seed 0), judged by ``mmlearn.judge``; and the time for 8 samples of one prompt.
 
-Deterministic: same seed and thread count -> same weights.
+The shipped weights (seed 0, 1 thread; 563 s of training after 95 s of embedding, on a
+shared 2-core machine): colour 1.000 on all 36 prompts; shape 0.991 on the 29 seen
+combinations and 0.982 on the 7 unseen ones; 8 samples of one prompt in 0.24 s (one
+thread, DDIM 25 steps with guidance: 50 UNet passes on a batch of 8). Decoder 1.80 MB,
+prior 0.20 MB (fp16).
+
+Seeded (``--seed``, one thread, a seeded generator for every random draw), so the same
+seed and thread count give the same weights.
 """
 
 import argparse
@@ -34,9 +43,9 @@ from mmlearn.shapes import ShapeWorld
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-images", type=int, default=8000)
-    parser.add_argument("--steps", type=int, default=2000, help="decoder training steps")
+    parser.add_argument("--steps", type=int, default=6000, help="decoder training steps")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--prior-steps", type=int, default=1500)
     parser.add_argument("--widths", type=int, nargs="+", default=[48, 96])
     parser.add_argument("--seed", type=int, default=0)
