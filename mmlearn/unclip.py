@@ -22,11 +22,15 @@ This module builds the same with the course models:
     >>> model.variations(image, n=4)                          # same embedding, new pictures
     >>> model.interpolate(image_a, image_b, k=6)              # slerp between two embeddings
 
-Why the VQGAN latent and not pixels: measured on this machine (one thread, batch 64),
-a training step of the UNet on the 16x8x8 latent took 0.41 s against 1.73 s on
-3x32x32 pixels, so the latent model gets four times the training in the same minutes;
-sampling snaps the result to the nearest codebook vectors, so the VQGAN decoder draws
-clean edges. (Stable Diffusion's "latent diffusion" makes the same trade at scale.)
+Why the VQGAN latent and not pixels: measured once on a busy 2-core machine (one
+thread, batch 64), a training step took 0.41 s for the UNet on the 16x8x8 latent
+(widths 48, 96) against 1.73 s for one on 3x32x32 pixels (widths 32, 64, 64), so the
+latent model gets about four times the training in the same minutes; sampling snaps the
+result to the nearest codebook vectors, so the VQGAN decoder draws clean edges. (Stable
+Diffusion's "latent diffusion" makes the same trade at scale.) The shipped pair
+(scripts/train_unclip.py), 36 prompts x 8 samples, DDIM 25 steps, guidance 3, judged
+by ``mmlearn.judge``: colour 1.000; shape 0.991 on seen and 0.982 on unseen
+combinations; 8 samples of one prompt in about 0.25 s on one CPU thread.
 """
 
 from __future__ import annotations
