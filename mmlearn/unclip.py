@@ -30,7 +30,7 @@ result to the nearest codebook vectors, so the VQGAN decoder draws clean edges. 
 Diffusion's "latent diffusion" makes the same trade at scale.) The shipped pair
 (scripts/train_unclip.py), 36 prompts x 8 samples, DDIM 25 steps, guidance 3, judged
 by ``mmlearn.judge``: colour 1.000; shape 0.991 on seen and 0.982 on unseen
-combinations; 8 samples of one prompt in about 0.25 s on one CPU thread.
+combinations; 8 samples of one prompt in 0.24-0.33 s on one CPU thread (three runs).
 """
 
 from __future__ import annotations
