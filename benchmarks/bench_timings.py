@@ -39,8 +39,8 @@ def main() -> None:
     model, vqgan = dalle.load_course_dalle("cpu"), load_course_vqgan("cpu")
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        dalle.generate(model, vqgan, "a red circle", n=8)  # warm-up
-        seconds = seconds_of(lambda: dalle.generate(model, vqgan, "a big blue triangle", n=8,
+        dalle.sample(model, vqgan, "a red circle", n=8)  # warm-up
+        seconds = seconds_of(lambda: dalle.sample(model, vqgan, "a big blue triangle", n=8,
                                                     seed=1))
         print(f"8 tiny-DALL-E samples, {threads} thread(s):                  "
               f"{seconds:8.2f} s   (lesson bar: <= 5 s)")

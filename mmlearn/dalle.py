@@ -15,7 +15,7 @@ This module builds the same thing at ShapeWorld scale:
     >>> from mmlearn.clip import load_clip
     >>> from mmlearn.vqgan import load_course_vqgan
     >>> model, vqgan = dalle.load_course_dalle(), load_course_vqgan()
-    >>> result = dalle.generate(model, vqgan, "a big blue triangle", n=8)
+    >>> result = dalle.sample(model, vqgan, "a big blue triangle", n=8)
     >>> result.images                      # uint8 [8, 3, 32, 32]
     >>> best = dalle.rerank(load_clip("course"), result, keep=2)
     >>> best.scores                        # CLIP's cosine similarities, best first
@@ -24,8 +24,8 @@ The pieces, in reading order: ``WordTokenizer`` (text -> ids), ``CausalSelfAtten
 and ``Block`` (the transformer), ``TinyDalle`` (embeddings per modality, two output
 heads), ``dalle_loss`` (image tokens weigh 7/8, text tokens 1/8, as in DALL-E),
 ``top_k_filter`` and ``sample_image_tokens`` (temperature, top-k, a key/value cache),
-``generate`` / ``generate_many`` and ``rerank`` (best-of-N with CLIP, as DALL-E did with
-512 samples), ``hit_rates`` (what an independent judge says of the pictures).
+``sample`` / ``sample_many`` and ``rerank`` (best-of-N with CLIP, as DALL-E did with
+512 samples); ``mmlearn.evaluation.dalle_hit_rates`` measures them with an independent judge.
 """
 
 from __future__ import annotations
@@ -344,7 +344,7 @@ def one_cpu_thread():
 
 
 @dataclass
-class Generation:
+class Samples:
     """Images drawn for one prompt; ``scores`` (CLIP similarity) once reranked, best first."""
 
     prompt: str
@@ -383,8 +383,8 @@ def decode_tokens(vqgan, tokens: torch.Tensor, batch_size: int = 64) -> torch.Te
 
 
 @torch.no_grad()
-def generate(model: TinyDalle, vqgan, prompt: str, n: int = 8,
-             temperature: float = 0.7, top_k: int | None = 32, seed: int = 0) -> Generation:
+def sample(model: TinyDalle, vqgan, prompt: str, n: int = 8,
+             temperature: float = 0.7, top_k: int | None = 32, seed: int = 0) -> Samples:
     """Draw ``n`` images for one prompt, all in one batch. Same seed, same images.
 
     The defaults (temperature 0.7, top-k 32) trade a little variety for cleaner shapes:
@@ -395,24 +395,24 @@ def generate(model: TinyDalle, vqgan, prompt: str, n: int = 8,
     in training, so a warning names them (with the nearest known word, if one is close).
     """
     if not isinstance(prompt, str):
-        raise TypeError(f"generate draws one prompt, a string such as 'a big blue triangle'; "
+        raise TypeError(f"sample draws one prompt, a string such as 'a big blue triangle'; "
                         f"got {checks.describe(prompt)}. For several prompts use "
-                        f"generate_many(model, vqgan, [prompt, ...]).")
-    return generate_many(model, vqgan, [prompt], n, temperature, top_k, seed)[0]
+                        f"sample_many(model, vqgan, [prompt, ...]).")
+    return sample_many(model, vqgan, [prompt], n, temperature, top_k, seed)[0]
 
 
 @torch.no_grad()
-def generate_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
+def sample_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
                   temperature: float = 0.7, top_k: int | None = 32,
-                  seed: int = 0) -> list[Generation]:
+                  seed: int = 0) -> list[Samples]:
     """``n`` images for each of several prompts, sampled together in one batch.
 
     One batch of len(prompts) * n sequences is much faster than one call per prompt:
     the 64 sampling steps are paid once. (The random draws depend on the whole batch,
-    so a prompt's images differ from those of ``generate`` with the same seed.)
+    so a prompt's images differ from those of ``sample`` with the same seed.)
     """
     if isinstance(prompts, str):
-        raise ValueError("generate_many takes a list of prompts; for one, use generate().")
+        raise ValueError("sample_many takes a list of prompts; for one, use sample().")
     _check_prompts(model.tokenizer, prompts)
     _check_sampling(n, temperature, top_k, seed)
     model.eval()
@@ -424,7 +424,7 @@ def generate_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
         images = decode_tokens(vqgan, tokens)
     side = math.isqrt(model.config.image_length)
     grids = tokens.view(-1, side, side).cpu()
-    return [Generation(prompt, images[k * n:(k + 1) * n], grids[k * n:(k + 1) * n])
+    return [Samples(prompt, images[k * n:(k + 1) * n], grids[k * n:(k + 1) * n])
             for k, prompt in enumerate(prompts)]
 
 
@@ -436,7 +436,7 @@ def _check_prompts(tokenizer: WordTokenizer, prompts: list[str]) -> None:
     it meant ("a purple hexagon" draws some purple shape).
     """
     if not isinstance(prompts, list | tuple):
-        raise TypeError(f"generate_many takes a list of prompts such as ['a red circle', "
+        raise TypeError(f"sample_many takes a list of prompts such as ['a red circle', "
                         f"'a blue star']; got {checks.describe(prompts)}.")
     known = tokenizer.vocabulary[2:]  # without <pad> and <unk>
     for prompt in prompts:
@@ -474,7 +474,7 @@ def clip_scores(clip, prompt: str, images: torch.Tensor) -> torch.Tensor:
     return image_vectors @ clip.encode_texts([prompt])[0]
 
 
-def rerank(clip, generation: Generation, keep: int | None = None) -> Generation:
+def rerank(clip, generation: Samples, keep: int | None = None) -> Samples:
     """Best-of-N: sort the images by CLIP's similarity to the prompt and keep the best.
 
     The transformer proposes, CLIP judges. DALL-E 1 drew 512 samples per caption and
@@ -483,7 +483,7 @@ def rerank(clip, generation: Generation, keep: int | None = None) -> Generation:
     checks.optional_integer(keep, "keep", minimum=1)
     scores = clip_scores(clip, generation.prompt, generation.images)
     order = scores.argsort(descending=True)[:keep]
-    return Generation(generation.prompt, generation.images[order], generation.tokens[order],
+    return Samples(generation.prompt, generation.images[order], generation.tokens[order],
                       scores[order])
 
 
@@ -521,62 +521,3 @@ def new_dalle(seed: int = 0, **sizes) -> TinyDalle:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-# ---------------------------------------------------------------------------- measuring
-
-
-def colour_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
-    """The plain prompts "a red circle", ... for colour x shape pairs (default: all 36)."""
-    combos = combos or [(c, s) for c in shapes.COLORS for s in shapes.SHAPES]
-    return [shapes.with_articles(f"a {c} {s}") for c, s in combos]
-
-
-def hit_rates(model: TinyDalle, vqgan, clip, prompts: list[str] | None = None,
-              candidates: int = 32, keep: int = 4, temperature: float = 0.7,
-              top_k: int | None = 32, seed: int = 0, judge=None) -> dict:
-    """How often generated images show the prompt's colour and shape, by an outside judge.
-
-    For each prompt "a {colour} {shape}": draw ``candidates`` images; "plain" judges all
-    of them (what one random sample gives), "reranked" only the ``keep`` that CLIP likes
-    best. The judge (default ``mmlearn.judge.judge_images``: pixel colours and a shape
-    CNN) gives each uint8 image a verdict with ``.colour`` and ``.shape``; it must not be
-    the reranking CLIP, or CLIP would grade its own homework. Results are split into
-    seen and unseen (held-out) combinations; per-prompt rows are in ``"prompts"``.
-    """
-    if judge is None:
-        from mmlearn.judge import judge_images as judge
-    prompts = prompts or colour_shape_prompts()
-    drawn_sets = []
-    for start in range(0, len(prompts), 12):  # 12 prompts per batch: fast, yet little memory
-        drawn_sets += generate_many(model, vqgan, prompts[start:start + 12], candidates,
-                                    temperature, top_k, seed + start)
-    rows = []
-    for drawn in drawn_sets:
-        prompt, claim = drawn.prompt, shapes.parse_caption(drawn.prompt)[0]
-        with one_cpu_thread():  # small batches again (see one_cpu_thread)
-            best = rerank(clip, drawn, keep)
-            verdicts_of = {"plain": judge(drawn.images), "reranked": judge(best.images)}
-        for method, images in (("plain", drawn.images), ("reranked", best.images)):
-            verdicts = verdicts_of[method]
-            rows.append({"prompt": prompt, "method": method,
-                         "seen": (claim["color"], claim["shape"]) not in shapes.HELD_OUT,
-                         "colour": sum(v.colour == claim["color"] for v in verdicts) / len(images),
-                         "shape": sum(v.shape == claim["shape"] for v in verdicts) / len(images)})
-    report = {"prompts": rows}
-    for method in ("plain", "reranked"):
-        for group, wanted in (("all", (True, False)), ("seen", (True,)), ("unseen", (False,))):
-            chosen = [r for r in rows if r["method"] == method and r["seen"] in wanted]
-            if chosen:
-                report[f"{method}/{group}"] = {
-                    key: sum(r[key] for r in chosen) / len(chosen) for key in ("colour", "shape")}
-    return report
-
-
-def format_report(report: dict) -> str:
-    """``hit_rates``'s summary as a small table."""
-    lines = [f"{'':22s} {'colour':>7s} {'shape':>7s}"]
-    for key, value in report.items():
-        if key != "prompts":
-            lines.append(f"{key:22s} {value['colour']:7.3f} {value['shape']:7.3f}")
-    return "\n".join(lines)

@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmlearn import diffusion, shapes
+from mmlearn import diffusion
 from mmlearn.checkpoints import half_precision, load_tensors, shipped_path
 
 DECODER_WEIGHTS = "unclip_decoder.pt"
@@ -322,41 +322,6 @@ class UnCLIP:
         path = slerp(a, b, torch.linspace(0, 1, k))
         pictures = [self.decode(e[None], 1, scale, steps, seed=seed) for e in path]
         return torch.cat(pictures)
-
-
-# ---------------------------------------------------------------------------- measuring
-
-
-def colour_shape_prompts() -> list[str]:
-    """The 36 plain prompts "a red circle", ... (the same as lessons 04 and 05 use)."""
-    return [shapes.with_articles(f"a {c} {s}") for c in shapes.COLORS for s in shapes.SHAPES]
-
-
-def hit_rates(model: UnCLIP, prompts: list[str] | None = None, n: int = 8, scale: float = 3.0,
-              steps: int = 25, seed: int = 0, judge=None) -> dict:
-    """How often the pictures show the prompt's colour and shape, by the independent judge.
-
-    Same layout as ``mmlearn.dalle.hit_rates``' plain rows: per prompt and averaged over
-    all / seen / unseen combinations.
-    """
-    if judge is None:
-        from mmlearn.judge import judge_images as judge
-    prompts = prompts or colour_shape_prompts()
-    rows = []
-    for drawn in model.generate(prompts, n, scale, steps, seed=seed):
-        claim = shapes.parse_caption(drawn.prompt)[0]
-        verdicts = judge(drawn.images)
-        rows.append({"prompt": drawn.prompt,
-                     "seen": (claim["color"], claim["shape"]) not in shapes.HELD_OUT,
-                     "colour": sum(v.colour == claim["color"] for v in verdicts) / n,
-                     "shape": sum(v.shape == claim["shape"] for v in verdicts) / n})
-    report = {"prompts": rows}
-    for group, wanted in (("all", (True, False)), ("seen", (True,)), ("unseen", (False,))):
-        chosen = [r for r in rows if r["seen"] in wanted]
-        if chosen:
-            report[group] = {key: sum(r[key] for r in chosen) / len(chosen)
-                             for key in ("colour", "shape")}
-    return report
 
 
 # ---------------------------------------------------------------------------- saving, loading

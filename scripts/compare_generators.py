@@ -8,10 +8,11 @@ Same 36 prompts "a {colour} {shape}", same judge (``mmlearn.judge``), seen and u
 - VQGAN+CLIP (lesson 04): *read* from benchmarks/results/generation.json (made by
   scripts/eval_generation.py, ~30 min): one picture per prompt and seed, seeds 0-2
   (108 pictures), 150 optimisation steps each; rerunning it here would take half an hour.
-- tiny DALL-E (lesson 05): *recomputed*: ``dalle.hit_rates(candidates=8, keep=2, seed=0)``
+- tiny DALL-E (lesson 05): *recomputed*:
+  ``evaluation.dalle_hit_rates(candidates=8, keep=2, seed=0)``
   as lesson 05 runs it: 8 samples per prompt, "plain" judges all 8, "reranked" the
   2 the course CLIP likes best.
-- tiny unCLIP (lesson 06): *recomputed*: ``unclip.hit_rates(n=8, seed=0)``: 8 samples
+- tiny unCLIP (lesson 06): *recomputed*: ``evaluation.unclip_hit_rates(n=8, seed=0)``: 8 samples
   per prompt (DDIM 25 steps, guidance 3); and the decoder given the caption's CLIP *text*
   embedding instead of the prior's output (what the prior is worth), also at guidance
   scales 1 and 2 ("prior_vs_text": strong guidance hides much of the difference).
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from mmlearn import dalle, unclip
+from mmlearn import dalle, evaluation, unclip
 from mmlearn.checkpoints import atomic_write_bytes
 from mmlearn.clip import load_clip
 from mmlearn.vqgan import load_course_vqgan
@@ -73,7 +74,7 @@ def main() -> None:
     clip, vqgan = load_clip("course", "cpu", verbose=False), load_course_vqgan("cpu")
     model = dalle.load_course_dalle("cpu")
     start = time.perf_counter()
-    report = dalle.hit_rates(model, vqgan, clip, candidates=8, keep=2, seed=0)
+    report = evaluation.dalle_hit_rates(model, vqgan, clip, candidates=8, keep=2, seed=0)
     seconds = (time.perf_counter() - start) / (36 * 8)  # sampling, reranking and judging
     for method, label in (("plain", "plain"), ("reranked", "best 2 of 8 by CLIP")):
         rows[f"tiny DALL-E ({label})"] = {
@@ -86,7 +87,7 @@ def main() -> None:
                            ("no prior: text embedding", TextAsImage(
                                clip, vqgan, model.unet, model.config, model.prior))):
         start = time.perf_counter()
-        report = unclip.hit_rates(variant, n=8, seed=0)
+        report = evaluation.unclip_hit_rates(variant, n=8, seed=0)
         rows[f"tiny unCLIP ({label})"] = {
             "lesson": "06", "source": "recomputed",
             "samples": "8 per prompt, seed 0, DDIM 25 steps, guidance 3",
@@ -97,7 +98,7 @@ def main() -> None:
     for scale in (1.0, 2.0, 3.0):
         for label, variant in (("prior", model), ("text embedding", TextAsImage(
                 clip, vqgan, model.unet, model.config, model.prior))):
-            report = unclip.hit_rates(variant, n=8, seed=0, scale=scale)
+            report = evaluation.unclip_hit_rates(variant, n=8, seed=0, scale=scale)
             prior_vs_text[f"scale {scale:g}, {label}"] = rates_only(report)
             r = report
             print(f"guidance {scale:g}, {label:15s} shape seen {r['seen']['shape']:.3f} "

@@ -15,7 +15,7 @@
    ``--keep``. An independent judge (``mmlearn.judge``: pixel colours and a shape CNN, no
    CLIP) names the colour and shape of every image; we report how often they match the
    prompt, with and without reranking, for seen and unseen combinations
-   (``dalle.hit_rates``).
+   (``evaluation.dalle_hit_rates``).
 
 The shipped model's figures, and the command that re-measures them, are in
 benchmarks/results/recorded.md.
@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from mmlearn import dalle
+from mmlearn import dalle, evaluation
 from mmlearn.checkpoints import WEIGHTS_DIR, record_sha256, save_atomic
 from mmlearn.config import seed_everything
 from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
@@ -94,14 +94,14 @@ def train(model: dalle.TinyDalle, text: torch.Tensor, image: torch.Tensor,
 def evaluate(model: dalle.TinyDalle, vqgan, clip, args: argparse.Namespace) -> None:
     """Colour and shape hit rates over the 36 prompts, with and without CLIP reranking."""
     start = time.perf_counter()
-    report = dalle.hit_rates(model, vqgan, clip, candidates=args.candidates, keep=args.keep,
-                             seed=args.seed)
+    report = evaluation.dalle_hit_rates(model, vqgan, clip, candidates=args.candidates,
+                                        keep=args.keep, seed=args.seed)
     print(f"evaluation ({args.candidates} samples per prompt, best {args.keep} by "
           f"{clip.name}) in {time.perf_counter() - start:.0f} s")
-    print(dalle.format_report(report))
+    print(evaluation.format_report(report))
     prompt = "a big blue triangle"
     start = time.perf_counter()
-    dalle.generate(model, vqgan, prompt, n=8)
+    dalle.sample(model, vqgan, prompt, n=8)
     print(f"8 samples for {prompt!r}: {time.perf_counter() - start:.2f} s "
           f"({torch.get_num_threads()} thread(s))")
 

@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from mmlearn import unclip
+from mmlearn import evaluation, unclip
 from mmlearn.checkpoints import WEIGHTS_DIR, record_sha256, save_atomic
 from mmlearn.config import seed_everything
 from mmlearn.shapes import ShapeWorld
@@ -77,7 +77,7 @@ def training_set(args, clip, vqgan) -> dict:
 
 def evaluate(model: unclip.UnCLIP, args) -> None:
     start = time.perf_counter()
-    report = unclip.hit_rates(model, n=8, scale=args.scale, steps=args.sampling_steps)
+    report = evaluation.unclip_hit_rates(model, n=8, scale=args.scale, steps=args.sampling_steps)
     print(f"36 prompts x 8 samples (DDIM {args.sampling_steps} steps, guidance {args.scale}) "
           f"judged in {time.perf_counter() - start:.0f} s")
     for group in ("all", "seen", "unseen"):

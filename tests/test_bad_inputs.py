@@ -47,7 +47,7 @@ def classify(w, labels=("red circle", "blue square"), templates=("{}",), images=
 
 
 def draw(w, prompt="a red circle", **settings):
-    return dalle.generate(w.dalle, w.vqgan, prompt, n=1, **settings)
+    return dalle.sample(w.dalle, w.vqgan, prompt, n=1, **settings)
 
 
 def paint(w, prompts="a red star", **settings):
@@ -145,11 +145,11 @@ ERRORS = [
     ("temperature='hot'", lambda w: draw(w, temperature="hot"), TypeError, "a number"),
     ("top_k=2.5", lambda w: draw(w, top_k=2.5), TypeError, "top_k .* must be a whole number"),
     ("top_k=0", lambda w: draw(w, top_k=0), ValueError, "top_k .* at least 1"),
-    ("n=2.5", lambda w: dalle.generate(w.dalle, w.vqgan, "a red circle", n=2.5), TypeError,
+    ("n=2.5", lambda w: dalle.sample(w.dalle, w.vqgan, "a red circle", n=2.5), TypeError,
      "whole number"),
-    ("a list to generate", lambda w: draw(w, ["a red circle"]), TypeError,
-     "generate_many"),
-    ("generate_many(None)", lambda w: dalle.generate_many(w.dalle, w.vqgan, None), TypeError,
+    ("a list to sample", lambda w: draw(w, ["a red circle"]), TypeError,
+     "sample_many"),
+    ("sample_many(None)", lambda w: dalle.sample_many(w.dalle, w.vqgan, None), TypeError,
      "list of prompts"),
     ("rerank(keep=0)", lambda w: dalle.rerank(w.clip, draw(w), keep=0), ValueError,
      "keep .* at least 1"),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlearn import dalle, shapes
+from mmlearn import dalle, evaluation, shapes
 from mmlearn.checkpoints import save_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +55,9 @@ def test_a_long_prompt_is_cut_and_the_warning_says_what_was_dropped():
 
 def test_generate_refuses_bad_arguments(tiny):
     with pytest.raises(ValueError, match="no words"):
-        dalle.generate(tiny, None, "  ", n=2)
+        dalle.sample(tiny, None, "  ", n=2)
     with pytest.raises(ValueError, match="at least 1"):
-        dalle.generate(tiny, None, "a red circle", n=0)
+        dalle.sample(tiny, None, "a red circle", n=0)
     with pytest.raises(ValueError, match="temperature"):
         dalle.pick_tokens(torch.zeros(2, 5), 0.0, None, None)
     with pytest.raises(ValueError, match="top_k"):
@@ -162,26 +162,26 @@ def test_sampling_restores_the_thread_setting(shipped, threads):
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        result = dalle.generate(model, vqgan, "a big blue triangle", n=8, seed=1)
+        result = dalle.sample(model, vqgan, "a big blue triangle", n=8, seed=1)
         assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
     assert result.images.shape == (8, 3, 32, 32) and result.images.dtype == torch.uint8
 
 
-def test_generate_many_draws_n_images_per_prompt(shipped):
+def test_sample_many_draws_n_images_per_prompt(shipped):
     model, vqgan = shipped
-    drawn = dalle.generate_many(model, vqgan, ["a red circle", "a blue star"], n=3)
+    drawn = dalle.sample_many(model, vqgan, ["a red circle", "a blue star"], n=3)
     assert [d.prompt for d in drawn] == ["a red circle", "a blue star"]
     assert all(d.images.shape == (3, 3, 32, 32) and d.tokens.shape == (3, 8, 8) for d in drawn)
     with pytest.raises(ValueError, match="list of prompts"):
-        dalle.generate_many(model, vqgan, "a red circle")
+        dalle.sample_many(model, vqgan, "a red circle")
 
 
 def test_same_seed_same_images(shipped):
     model, vqgan = shipped
-    one = dalle.generate(model, vqgan, "a small red star", n=2, seed=5)
-    two = dalle.generate(model, vqgan, "a small red star", n=2, seed=5)
+    one = dalle.sample(model, vqgan, "a small red star", n=2, seed=5)
+    two = dalle.sample(model, vqgan, "a small red star", n=2, seed=5)
     assert one.images.equal(two.images)
 
 
@@ -198,9 +198,9 @@ def test_shipped_model_draws_what_it_is_asked_after_reranking(shipped):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clip = load_clip("course", "cpu")
-    report = dalle.hit_rates(model, vqgan, clip, dalle.colour_shape_prompts(SUBSET),
+    report = evaluation.dalle_hit_rates(model, vqgan, clip, evaluation.colour_shape_prompts(SUBSET),
                              candidates=16, keep=4)  # judged by mmlearn.judge, not by CLIP
-    print(dalle.format_report(report))
+    print(evaluation.format_report(report))
     assert report["reranked/all"]["colour"] >= 0.90  # the bars of the course (issue 7)
     assert report["reranked/all"]["shape"] >= 0.80
     assert report["reranked/all"]["shape"] > report["plain/all"]["shape"]  # reranking helps

@@ -245,7 +245,7 @@ def test_lesson05_kept_questions():
 def test_a_cut_prompt_warns_at_the_line_that_called_mmlearn():
     model, vqgan = lesson05._course_models()
     with pytest.warns(UserWarning, match="reads only 12") as caught:
-        dalle.generate(model, vqgan, "a big red circle on the left and a small blue square at "
+        dalle.sample(model, vqgan, "a big red circle on the left and a small blue square at "
                        "the top of the picture", n=1)
     assert {w.filename for w in caught if "reads only" in str(w.message)} == {__file__}
 

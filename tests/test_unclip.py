@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from mmlearn import diffusion, shapes, unclip
+from mmlearn import diffusion, evaluation, shapes, unclip
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -84,7 +84,7 @@ def test_shipped_unclip_draws_held_out_combinations(shipped):
     seed 0): the lesson's bars are colour >= 0.98 and shape >= 0.80 (measured 1.000 / 0.982
     with the shipped weights). About 1.5 s on one thread."""
     prompts = [shapes.with_articles(f"a {c} {s}") for c, s in sorted(shapes.HELD_OUT)]
-    report = unclip.hit_rates(shipped, prompts, n=8)
+    report = evaluation.unclip_hit_rates(shipped, prompts, n=8)
     assert report["unseen"]["colour"] >= 0.98
     assert report["unseen"]["shape"] >= 0.80
 

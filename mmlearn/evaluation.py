@@ -1,0 +1,87 @@
+"""Measuring the generators: how often a picture shows what its prompt asked for.
+
+Lessons 04-06 compare three ways to draw "a red circle" (VQGAN+CLIP, the tiny DALL-E,
+the tiny unCLIP) on the same 36 prompts, with the same independent judge
+(``mmlearn.judge``: pixel colours and a small shape CNN, no CLIP). This module holds
+that measurement, so that the model modules hold only models.
+
+A report is a dict: ``"prompts"`` (one row per prompt: colour and shape hit rates,
+seen or held-out combination) and averages over all / seen / unseen prompts.
+"""
+
+from mmlearn import shapes
+from mmlearn.dalle import one_cpu_thread, rerank, sample_many
+
+
+def colour_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
+    """The plain prompts "a red circle", ... for colour x shape pairs (default: all 36)."""
+    combos = combos or [(c, s) for c in shapes.COLORS for s in shapes.SHAPES]
+    return [shapes.with_articles(f"a {c} {s}") for c, s in combos]
+
+
+def judged_row(prompt: str, verdicts: list) -> dict:
+    """One prompt's row: the share of pictures whose judged colour / shape is the asked one."""
+    claim = shapes.parse_caption(prompt)[0]
+    return {"prompt": prompt,
+            "seen": (claim["color"], claim["shape"]) not in shapes.HELD_OUT,
+            "colour": sum(v.colour == claim["color"] for v in verdicts) / len(verdicts),
+            "shape": sum(v.shape == claim["shape"] for v in verdicts) / len(verdicts)}
+
+
+def averages(rows: list[dict], prefix: str = "") -> dict:
+    """Mean colour and shape rates over all, seen and unseen rows (keys ``prefix + group``)."""
+    report = {}
+    for group, wanted in (("all", (True, False)), ("seen", (True,)), ("unseen", (False,))):
+        chosen = [r for r in rows if r["seen"] in wanted]
+        if chosen:
+            report[prefix + group] = {key: sum(r[key] for r in chosen) / len(chosen)
+                                      for key in ("colour", "shape")}
+    return report
+
+
+def dalle_hit_rates(model, vqgan, clip, prompts: list[str] | None = None,
+                    candidates: int = 32, keep: int = 4, temperature: float = 0.7,
+                    top_k: int | None = 32, seed: int = 0, judge=None) -> dict:
+    """The tiny DALL-E's hit rates, plain and after CLIP reranking.
+
+    For each prompt draw ``candidates`` pictures; "plain" judges all of them (what one
+    random sample gives), "reranked" only the ``keep`` that CLIP likes best. The judge
+    must not be the reranking CLIP, or CLIP would grade its own homework.
+    """
+    if judge is None:
+        from mmlearn.judge import judge_images as judge
+    prompts = prompts or colour_shape_prompts()
+    drawn_sets = []
+    for start in range(0, len(prompts), 12):  # 12 prompts per batch: fast, yet little memory
+        drawn_sets += sample_many(model, vqgan, prompts[start:start + 12], candidates,
+                                  temperature, top_k, seed + start)
+    rows = []
+    for drawn in drawn_sets:
+        with one_cpu_thread():  # small batches again (see dalle.one_cpu_thread)
+            best = rerank(clip, drawn, keep)
+            rows.append({**judged_row(drawn.prompt, judge(drawn.images)), "method": "plain"})
+            rows.append({**judged_row(drawn.prompt, judge(best.images)), "method": "reranked"})
+    report = {"prompts": rows}
+    for method in ("plain", "reranked"):
+        report.update(averages([r for r in rows if r["method"] == method], prefix=f"{method}/"))
+    return report
+
+
+def unclip_hit_rates(model, prompts: list[str] | None = None, n: int = 8, scale: float = 3.0,
+                     steps: int = 25, seed: int = 0, judge=None) -> dict:
+    """The tiny unCLIP's hit rates: ``n`` pictures per prompt, no reranking."""
+    if judge is None:
+        from mmlearn.judge import judge_images as judge
+    prompts = prompts or colour_shape_prompts()
+    rows = [judged_row(drawn.prompt, judge(drawn.images))
+            for drawn in model.generate(prompts, n, scale, steps, seed=seed)]
+    return {"prompts": rows, **averages(rows)}
+
+
+def format_report(report: dict) -> str:
+    """A report's averages as a small table."""
+    lines = [f"{'':22s} {'colour':>7s} {'shape':>7s}"]
+    for key, value in report.items():
+        if key != "prompts":
+            lines.append(f"{key:22s} {value['colour']:7.3f} {value['shape']:7.3f}")
+    return "\n".join(lines)
