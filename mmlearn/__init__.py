@@ -6,9 +6,13 @@ the course; import the one you need, e.g. ``from mmlearn import shapes``.
 """
 
 import os as _os
+import sys as _sys
 
-# Before anything imports torch: let an operation Apple's GPU lacks run on the CPU
-# (PyTorch reads this variable once, at import). Harmless on other machines.
+# Let an operation Apple's GPU lacks run on the CPU. PyTorch reads this variable once, when
+# torch is first imported, so it only helps if mmlearn comes first (each lesson's first cell
+# sets it too). Harmless on other machines. mmlearn.config warns when it came too late.
+MPS_FALLBACK_TOO_LATE = ("torch" in _sys.modules
+                         and _os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") != "1")
 _os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 
 __version__ = "0.1.0"

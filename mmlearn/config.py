@@ -9,6 +9,7 @@ learner can see at a glance what changes mmlearn's behaviour:
 
 import os
 import random
+import sys
 import warnings
 
 import numpy as np
@@ -55,7 +56,8 @@ def _check_present(kind: str) -> None:
 
 
 def _warn_if_mps_cannot_fall_back(kind: str) -> None:
-    if kind == "mps" and os.environ.get(MPS_FALLBACK_VARIABLE) != "1":
+    too_late = getattr(sys.modules.get("mmlearn"), "MPS_FALLBACK_TOO_LATE", False)
+    if kind == "mps" and (too_late or os.environ.get(MPS_FALLBACK_VARIABLE) != "1"):
         warnings.warn(f"Apple GPU chosen, but {MPS_FALLBACK_VARIABLE}=1 was not set before "
                       "torch was imported, so an operation the GPU lacks will raise instead of "
                       "running on the CPU. Import mmlearn before torch, or set the variable "

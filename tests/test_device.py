@@ -15,7 +15,9 @@ from mmlearn import config
 @pytest.fixture
 def machine(monkeypatch):
     """Pretend this machine has the given GPUs: machine(cuda=True, mps=False)."""
+    import mmlearn
     monkeypatch.delenv(config.DEVICE_VARIABLE, raising=False)
+    monkeypatch.setattr(mmlearn, "MPS_FALLBACK_TOO_LATE", False)  # pytest imported torch first
 
     def pretend(cuda: bool = False, mps: bool = False):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
@@ -98,3 +100,28 @@ def test_the_setup_line_says_which_device_and_why(machine, monkeypatch, cuda, mp
     machine(cuda=cuda, mps=mps)
     line = config.describe_device()
     assert line.startswith("Device: ") and why in line and "MMLEARN_DEVICE" in line
+
+
+def test_mps_warns_when_torch_was_imported_before_mmlearn(machine, monkeypatch):
+    """The variable is set now, but torch read it at its import, before mmlearn set it."""
+    import mmlearn
+    machine(mps=True)
+    monkeypatch.setenv(config.MPS_FALLBACK_VARIABLE, "1")
+    monkeypatch.setattr(mmlearn, "MPS_FALLBACK_TOO_LATE", True)
+    with pytest.warns(UserWarning, match="before torch was imported"):
+        config.pick_device()
+
+
+def test_importing_mmlearn_after_torch_is_noticed():
+    import os
+    import subprocess
+    import sys
+    code = "import {first}, {second}; print(mmlearn.MPS_FALLBACK_TOO_LATE)"
+    env = {k: v for k, v in os.environ.items() if k != config.MPS_FALLBACK_VARIABLE}
+
+    def too_late(first: str, second: str) -> str:
+        result = subprocess.run([sys.executable, "-c", code.format(first=first, second=second)],
+                                capture_output=True, text=True, env=env)
+        return result.stdout.strip() or result.stderr
+    assert too_late("mmlearn", "torch") == "False"
+    assert too_late("torch", "mmlearn") == "True"
