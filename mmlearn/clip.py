@@ -467,20 +467,13 @@ def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
             from safetensors import safe_open
             with safe_open(str(path), framework="pt") as f:
                 return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-        try:  # mmap: look at the shapes without reading 600 MB into memory
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)  # old format
+        state = checkpoints.load_tensors(path, mmap=True)  # mapped: 600 MB are not read
     except Exception as error:
-        detail = str(error).split("\n")[0][:200]
-        if "Weights only load failed" in detail:  # torch's advice there is unsafe: leave it out
-            detail = "torch.load(weights_only=True) refused it"
+        detail = str(error).replace(str(path), "the file").split("\n")[0][:200]
         raise ValueError(
-            f"{path} could not be read as CLIP weights ({type(error).__name__}: {detail}). "
-            f"The file may be truncated or corrupt (download or save it again), or hold more "
-            f"than tensors: save weights with torch.save(model.state_dict(), path).") from None
+            f"{path} could not be read as CLIP weights ({detail}). The file may be truncated "
+            f"or corrupt (download or save it again), or hold more than tensors: save "
+            f"weights with torch.save(model.state_dict(), path).") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not (isinstance(state, dict) and state
@@ -553,12 +546,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
         state = load_file(str(path))
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:  # files saved before torch 1.6 cannot be mapped
-            if "mmap" not in str(error):
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = checkpoints.load_tensors(path, mmap=True)
     if isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     return {k.removeprefix("module."): v for k, v in state.items()}

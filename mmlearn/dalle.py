@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmlearn import checks, shapes
-from mmlearn.checkpoints import shipped_path
+from mmlearn.checkpoints import load_tensors, shipped_path
 from mmlearn.config import pick_device
 
 COURSE_WEIGHTS = "dalle_shapeworld.pt"
@@ -508,7 +508,7 @@ def dalle_from_checkpoint(checkpoint: dict, device: str | None = None) -> TinyDa
 
 def load_course_dalle(device: str | None = None) -> TinyDalle:
     """The course's tiny DALL-E trained on ShapeWorld (scripts/train_dalle.py), sha256-checked."""
-    checkpoint = torch.load(shipped_path(COURSE_WEIGHTS), map_location="cpu", weights_only=True)
+    checkpoint = load_tensors(shipped_path(COURSE_WEIGHTS))
     return dalle_from_checkpoint(checkpoint, device)
 
 

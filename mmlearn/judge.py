@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from mmlearn.checkpoints import shipped_path
+from mmlearn.checkpoints import load_tensors, shipped_path
 from mmlearn.shapes import COLORS, SHAPES
 
 JUDGE_WEIGHTS = "shape_judge.pt"
@@ -196,7 +196,7 @@ class ShapeJudge(nn.Module):
 def load_shape_judge() -> ShapeJudge:
     """The shipped shape CNN (scripts/train_judge.py), sha256-checked, in eval mode on the CPU."""
     model = ShapeJudge()
-    state_dict = torch.load(shipped_path(JUDGE_WEIGHTS), map_location="cpu", weights_only=True)
+    state_dict = load_tensors(shipped_path(JUDGE_WEIGHTS))
     model.load_state_dict({k: v.float() for k, v in state_dict.items()})
     return model.eval().requires_grad_(False)
 

@@ -1,5 +1,7 @@
 """Shipped weights: atomic, reproducible saves and sha256 checks that catch corruption."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -46,3 +48,13 @@ def test_a_changed_file_is_refused(tmp_path, monkeypatch):
         checkpoints.shipped_path("model.pt")
     with pytest.raises(FileNotFoundError, match="missing"):
         checkpoints.shipped_path("other.pt")
+
+
+def test_weights_are_read_in_one_place():
+    """Every weights file goes through checkpoints.load_tensors (weights_only, clear errors)."""
+    import re
+    package = Path(__file__).resolve().parents[1] / "mmlearn"
+    callers = [p.name for p in package.rglob("*.py")
+               if re.search(r"torch\.load\(", re.sub(r"``.*?``", "", p.read_text()))
+               and p.name != "checkpoints.py"]
+    assert callers == []
