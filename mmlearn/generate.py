@@ -273,16 +273,6 @@ def make_cutouts(images: torch.Tensor, n: int, transform: Callable) -> torch.Ten
     return torch.cat([transform(images) for _ in range(n)])
 
 
-def clip_input_size(clip) -> int:
-    """The side in pixels of the images CLIP was trained on (32 for the course model)."""
-    return clip.input_size
-
-
-def normalize_for_clip(images: torch.Tensor, clip) -> torch.Tensor:
-    """[0, 1] images -> CLIP's input (``LoadedClip.normalize``: mean and std per channel)."""
-    return clip.normalize(images)
-
-
 # ------------------------------------------------------------------------------ the loop
 
 
@@ -338,7 +328,7 @@ def as_guides(clip) -> list:
     guides = list(clip) if isinstance(clip, (list, tuple)) else [clip]
     if not guides:
         raise ValueError("Give at least one CLIP to guide the picture.")
-    sizes = {clip_input_size(guide) for guide in guides}
+    sizes = {guide.input_size for guide in guides}
     if len(sizes) > 1:
         raise ValueError(f"The guiding CLIPs take different input sizes {sorted(sizes)} px; "
                          f"use CLIPs with one input size (the cutouts are made once for all).")
@@ -354,7 +344,7 @@ def generation_step(z: torch.Tensor, optimizer: torch.optim.Optimizer, guides: l
     """
     image = decode_latent(vqgan, z)                                      # [1, 3, H, W]
     views = make_cutouts(image, cutouts, transform)
-    loss = sum(prompt_loss(guide.model.encode_image(normalize_for_clip(views, guide)),
+    loss = sum(prompt_loss(guide.model.encode_image(guide.normalize(views)),
                            embeddings, weights)
                for guide, (embeddings, weights) in zip(guides, targets))
     optimizer.zero_grad(set_to_none=True)
@@ -385,7 +375,7 @@ def generate(prompts: str | Sequence[WeightedPrompt], clip, vqgan: VQGAN,
     z = (random_latent(vqgan, config.size, config.seed) if init_image is None
          else latent_from_image(vqgan, init_image, config.size)).detach().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=config.lr)
-    transform = cutout_transform(clip_input_size(guides[0]), config.min_crop, config.augment)
+    transform = cutout_transform(guides[0].input_size, config.min_crop, config.augment)
     frames, losses = [], []
     for step in tqdm(range(config.steps + 1), desc="VQGAN+CLIP", disable=not progress):
         if step % config.frame_every == 0 or step == config.steps:

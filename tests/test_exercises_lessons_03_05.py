@@ -98,7 +98,7 @@ def paint_step(z, optimizer, target, vqgan, clip):
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
     image = to_unit_range(vqgan.decode(straight_through(z, z_q)))
     views = generate.make_cutouts(image, 16, TRANSFORM)
-    embeddings = F.normalize(clip.model.encode_image(generate.normalize_for_clip(views, clip)),
+    embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)),
                              dim=-1)
     loss = generate.spherical_distance(embeddings, target).mean()
     optimizer.zero_grad()
@@ -111,7 +111,7 @@ def _no_straight_through(z, optimizer, target, vqgan, clip):
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))   # no gradient path back to z
     image = to_unit_range(vqgan.decode(z_q))
     views = generate.make_cutouts(image, 16, TRANSFORM)
-    embeddings = F.normalize(clip.model.encode_image(generate.normalize_for_clip(views, clip)),
+    embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)),
                              dim=-1)
     loss = generate.spherical_distance(embeddings, target).mean()
     optimizer.zero_grad()

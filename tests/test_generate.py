@@ -111,7 +111,7 @@ def pretrained_layout(tmp_path_factory):
 
 def test_pretrained_layouts_run_through_the_same_code_path(pretrained_layout):
     clip, vqgan = pretrained_layout
-    assert vqgan.downsample_factor == 16 and generate.clip_input_size(clip) == 48
+    assert vqgan.downsample_factor == 16 and clip.input_size == 48
     seen = []
     result = generate.generate("a lighthouse:1 | blurry:-0.3", clip, vqgan, size=64, steps=4,
                                cutouts=3, lr=0.2, frame_every=2,

@@ -124,6 +124,7 @@ q3 = Question(
     }),
     hint_text="Both captions hold the same four words (two colours, two shapes). What would "
               "a text vector that ignored word order make of them?",
-    solution_text='```python\nprediction_swap = "c"\n```\nAbout half: the model knows which '
-                  "colours and which shapes are in the picture, not which goes with which.",
+    solution_text='```python\nprediction_swap = "c"\n```\nAbout half: both captions hold the '
+                  "same words, and the course CLIP, trained on one object per picture, does "
+                  "not tell which colour goes with which shape.",
 )

@@ -133,7 +133,7 @@ def _similarity(z: torch.Tensor, vqgan, clip, target: torch.Tensor) -> tuple[flo
     """CLIP's cosine similarity of the picture z decodes to and the prompt, and the picture."""
     with torch.no_grad():
         image = generate.decode_latent(vqgan, z)
-        embedding = clip.model.encode_image(generate.normalize_for_clip(image, clip))
+        embedding = clip.model.encode_image(clip.normalize(image))
         embedding = torch.nn.functional.normalize(embedding, dim=-1)
     return float(embedding[0] @ target[0]), image
 
@@ -209,7 +209,7 @@ q5 = Question(
     hint_text="Follow the pipeline drawn in Part 3, one line per arrow: snap z to its nearest "
               "codes *straight-through* (your Q3, with `vqgan.nearest_codes` and "
               "`vqgan.lookup_codes`), decode, map to [0, 1], make cutouts, embed them with "
-              "`clip.model.encode_image` (after `generate.normalize_for_clip`), normalise, "
+              "`clip.model.encode_image` (after `clip.normalize`), normalise, "
               "take the mean spherical distance to `target`, then zero the gradients, "
               "backward, step. Return `loss.item()`.",
     solution_text="```python\ntransform = generate.cutout_transform(32)\n\n"
@@ -217,8 +217,7 @@ q5 = Question(
                   "    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))\n"
                   "    image = to_unit_range(vqgan.decode(straight_through(z, z_q)))\n"
                   "    views = generate.make_cutouts(image, 16, transform)\n"
-                  "    embeddings = clip.model.encode_image(generate.normalize_for_clip(views, "
-                  "clip))\n"
+                  "    embeddings = clip.model.encode_image(clip.normalize(views))\n"
                   "    embeddings = torch.nn.functional.normalize(embeddings, dim=-1)\n"
                   "    loss = generate.spherical_distance(embeddings, target).mean()\n"
                   "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
