@@ -125,10 +125,8 @@ class ZeroShotDemo:
         """Show the current result (or ``problem``) in the output area, replacing the last."""
         fig, self.message = (None, problem) if problem else self.result()
         if fig is not None:
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", bbox_inches="tight")
+            self.png = figure_png(fig)
             plt.close(fig)  # shown once, in the output area, not again below the cell
-            self.png = buffer.getvalue()
         self.output.clear_output(wait=True)
         with self.output:  # outside Jupyter only the line is printed, to the terminal
             if fig is not None and _in_kernel():
@@ -156,11 +154,8 @@ def zero_shot_demo(classify: Callable[[Image.Image, list[str]], Sequence[float]]
     demo = ZeroShotDemo(classify, images, labels)
     demo.render()
     if _in_kernel():
-        bundle = demo.view._repr_mimebundle_()
-        bundle["text/plain"] = f"[zero-shot demo: run this cell to use it] {demo.message}"
-        if demo.png is not None:
-            bundle["image/png"] = base64.b64encode(demo.png).decode("ascii")
-        display(bundle, raw=True)
+        _display_with_fallback(demo.view, f"[zero-shot demo: run this cell to use it] "
+                                          f"{demo.message}", demo.png)
     return demo
 
 
@@ -174,7 +169,6 @@ def search_box(search: Callable[[str], plt.Figure], query: str = "a big blue sta
     sentence instead of the widget. Returns the widget: ``children`` are the controls
     (the text box and a tip) and the output area.
     """
-    import base64
     text = widgets.Text(value=query, description="query", continuous_update=False,
                         placeholder="a small red circle on the left",
                         layout=widgets.Layout(width="60%"))
@@ -198,12 +192,9 @@ def search_box(search: Callable[[str], plt.Figure], query: str = "a big blue sta
     box = widgets.VBox([widgets.HBox([text, tip]), output])
     update()
     if show:
-        bundle = box._repr_mimebundle_()
-        bundle["text/plain"] = (f"[search box for typing queries: run this cell in Jupyter to use "
-                                f"it. First query: {query!r}]")
-        if first_png:
-            bundle["image/png"] = base64.b64encode(first_png[0]).decode("ascii")
-        display(bundle, raw=True)
+        _display_with_fallback(box, f"[search box for typing queries: run this cell in Jupyter "
+                                    f"to use it. First query: {query!r}]",
+                               first_png[0] if first_png else None)
     return box
 
 
@@ -217,6 +208,16 @@ def search_result(search: Callable[[str], plt.Figure], query: str) -> plt.Figure
         return f"That query did not work: {error}"
 
 
+def _display_with_fallback(view: widgets.Widget, text: str, png: bytes | None) -> None:
+    """Show ``view``; where widgets cannot be drawn (GitHub, a notebook opened unrun) the
+    saved cell shows ``png`` and ``text`` instead of a raw ``VBox(children=...)``."""
+    bundle = view._repr_mimebundle_()
+    bundle["text/plain"] = text
+    if png is not None:
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    display(bundle, raw=True)
+
+
 def figure_png(fig: plt.Figure) -> bytes:
     """A figure as PNG bytes, drawn as Jupyter's inline backend draws it."""
     buffer = io.BytesIO()
@@ -227,7 +228,5 @@ def figure_png(fig: plt.Figure) -> bytes:
 def show_search(index, queries, k: int = 6, width: int = 24) -> plt.Figure:
     """Search ``index`` and draw the results: one row of ``k`` per query (a text, a PIL
     image or a list of them), captions wrapped between words (``viz.search_results``)."""
-    from mmlearn import viz
-
     queries = queries if isinstance(queries, list) else [queries]
     return viz.search_results(index, index.search(queries, k=k), queries=queries, width=width)
