@@ -24,6 +24,7 @@ Needs nbgrader (``pip install -e ".[teacher]"``), in the same environment as mml
 
 import argparse
 import csv
+import io
 import json
 import os
 import re
@@ -37,6 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_student_copies import add_nbgrader_metadata  # noqa: E402
+
+from mmlearn.files import atomic_write_bytes  # noqa: E402
 
 CONFIG = """\
 c = get_config()  # noqa: F821
@@ -200,11 +203,11 @@ def grade(notebook: Path, submissions: Path, out_csv: Path, cell_timeout: float 
         print(f"{name}: {row['total']} of {_number(points * len(questions))} "
               f"({seconds:.0f} s){'; ' + row['note'] if row['note'] else ''}")
 
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    with out_csv.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["learner", *questions, "total", "note"])
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=["learner", *questions, "total", "note"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(out_csv, table.getvalue().encode("utf-8"))  # all rows, or the old file
     if workdir is None:
         shutil.rmtree(root, ignore_errors=True)
     return rows
