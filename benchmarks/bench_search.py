@@ -3,19 +3,21 @@
 Two measurements:
 
 1. speed: top-10 over 100,000 x 512 random unit vectors, stored in float16 as the
-   index stores them. mmlearn's ``ImageIndex.topk`` (a float32 matrix multiply +
-   ``torch.topk``) against faiss-cpu's exact ``IndexFlatIP`` (float32), with the same
-   data, queries and thread count. Single-query latency (one query at a time, as a
-   search box sends them) and batched throughput (many queries in one call) are
+   index stores them. mmlearn's ``ImageIndex.topk`` (see mmlearn/brute_force.py: one
+   query reads the float16 vectors and rescores a short list in float32; a batch
+   multiplies a float32 copy) against faiss-cpu's exact ``IndexFlatIP`` (float32), with
+   the same data, queries and thread count. Single-query latency (one query at a time,
+   as a search box sends them) and batched throughput (many queries in one call) are
    reported separately, because batching changes the cost per query several-fold.
-   Also timed: the two designs the index rejected on the CPU (multiplying its
-   float16 vectors directly; converting them to float32 block by block per query).
+   Also timed: ranking by float16 scores alone ("plain_float16", fast but not exact).
 2. scaling: cost of one query and of a batch vs collection size, 1k .. 1M vectors,
    for the lesson's plot.
 
-faiss is only for this comparison, not a course dependency:
-    pip install faiss-cpu
-Without it, the mmlearn figures are still measured and faiss is reported as missing.
+faiss and threadpoolctl are only for this comparison, not course dependencies:
+    pip install faiss-cpu threadpoolctl
+Without faiss, the mmlearn figures are still measured and faiss is reported as missing.
+threadpoolctl holds numpy's BLAS (which multiplies mmlearn's batches) to the same
+thread count as torch and faiss; without it the thread counts are not comparable.
 
 Run from the repository root (the machine should be otherwise idle):
     python benchmarks/bench_search.py                # speed, 1 and 2 threads
@@ -45,6 +47,10 @@ try:
     import faiss
 except ImportError:
     faiss = None
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:
+    threadpool_limits = None
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -97,11 +103,8 @@ def summary(times_ms: list[float], queries_per_call: int) -> dict:
 def engines_for(index: ImageIndex, k: int, with_fp16: bool) -> dict:
     """Functions ``f(query_block)`` returning top-k: mmlearn, plain float16, faiss."""
     engines = {"mmlearn": lambda q: index.topk(q, k)}
-    if with_fp16:  # the two rejected designs (see benchmarks/README.md)
+    if with_fp16:  # float16 scores alone: a lower bound on time, not exact
         engines["plain_float16"] = lambda q: torch.topk(q.half() @ index.vectors.T, k, dim=1)
-        engines["float16_blocks_to_float32"] = lambda q: torch.topk(torch.cat(
-            [q @ index.vectors[i:i + 8192].float().T for i in range(0, len(index), 8192)],
-            dim=1), k, dim=1)
     if faiss is not None:
         flat = faiss.IndexFlatIP(index.dim)
         for start in range(0, len(index), 100_000):  # the same (float16-rounded) vectors
@@ -153,7 +156,7 @@ def float16_without_avx512_fp16(n: int, dim: int, k: int, batch: int, threads: i
 
 
 def float16_child(n: int, dim: int, k: int, batch: int, threads: int) -> dict:
-    torch.set_num_threads(threads)
+    set_threads(threads)
     index = random_index(n, dim, seed=0)
     queries = random_unit_vectors(batch, dim, seed=10**9)
     engines = {"mmlearn": lambda q: index.topk(q, k),
@@ -166,9 +169,12 @@ def float16_child(n: int, dim: int, k: int, batch: int, threads: int) -> dict:
 
 
 def set_threads(threads: int) -> None:
+    """The same thread count for torch, faiss (OpenMP) and numpy's BLAS."""
     torch.set_num_threads(threads)
     if faiss is not None:
         faiss.omp_set_num_threads(threads)
+    if threadpool_limits is not None:
+        threadpool_limits(threads, user_api="blas")
 
 
 def speed(n: int, dim: int, k: int, batch: int, thread_counts: list[int]) -> dict:
@@ -235,6 +241,7 @@ def machine() -> dict:
             "faiss": getattr(faiss, "__version__", None), "cpu": platform.processor() or
             platform.machine(), "cpu_count": os.cpu_count(),
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "blas_threads_limited": threadpool_limits is not None,
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -254,6 +261,9 @@ def main() -> None:
         return
     if faiss is None:
         print("faiss not installed: timing mmlearn only. For the comparison: pip install faiss-cpu")
+    if threadpool_limits is None:
+        print("threadpoolctl not installed: numpy's BLAS uses all cores whatever --threads "
+              "says (pip install threadpoolctl)")
     info = machine()
     print(json.dumps(info))
     threads = [int(t) for t in args.threads.split(",")]

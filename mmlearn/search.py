@@ -39,13 +39,12 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from mmlearn import checks
+from mmlearn import brute_force, checks
 from mmlearn.files import atomic_file
 from mmlearn.images import BadImageError, iter_images, list_image_files, open_image, to_rgb
 
 FILE_FORMAT = "mmlearn-image-index"
 FILE_VERSION = 1
-SCORES_PER_BLOCK = 16_000_000  # float32 scores held at once while searching: at most 64 MB
 QUERIES_PER_BLOCK = 1024
 
 
@@ -254,13 +253,13 @@ class ImageIndex:
         return torch.nn.functional.normalize(vectors, dim=1)
 
     def search_matrix(self) -> torch.Tensor:
-        """The vectors in the dtype the search multiplies in: a float32 copy, made once.
+        """A float32 copy of the vectors, for searching many queries at once; made once.
 
-        Why a copy: most CPUs have no fast float16 arithmetic, and PyTorch's float16
-        matrix multiply on them is several times slower than float32 (see
-        benchmarks/README.md). So the index keeps float16 (compact, and what is saved)
-        and searches a float32 copy: 3x the memory of float16 alone, for speed that
-        does not depend on the CPU. The copy is rebuilt after ``add``.
+        A batch of queries is limited by arithmetic, and most CPUs have no fast float16
+        arithmetic: PyTorch's float16 matrix multiply on them is several times slower
+        than float32 (see benchmarks/README.md). So batches multiply this copy: 3x the
+        memory of the float16 vectors alone while it exists. A single query never needs
+        it (see mmlearn.brute_force). The copy is rebuilt after ``add``.
         """
         if self._search_matrix is None:
             self._search_matrix = self.vectors.float()
@@ -269,22 +268,22 @@ class ImageIndex:
     def topk(self, query_vectors: torch.Tensor, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
         """Brute-force top-k: ``(scores [Q, k], ids [Q, k])``, best first, for unit query vectors.
 
-        The cost is one matrix multiply, queries x all vectors. It is done block by
-        block of the collection so that each block is read from memory once for all
-        queries (brute force mostly waits for memory, not for arithmetic), and so that
-        the scores held at once stay under about 64 MB, however large the collection.
+        Exact: the same ids as scoring every vector in float32. One query reads the
+        float16 vectors directly; several multiply the float32 copy (``search_matrix``),
+        ``QUERIES_PER_BLOCK`` at a time. mmlearn.brute_force says why each is faster.
         """
         if len(self) == 0:
             raise ValueError("The index is empty: add images before searching.")
         k = checks.integer(k, "k", minimum=1)
-        matrix = self.search_matrix()
-        queries = query_vectors.to(matrix.dtype)
+        queries = torch.as_tensor(query_vectors).float().contiguous()
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"Query vectors must have shape [Q, {self.dim}], got "
                              f"{tuple(queries.shape)}: were they made by the same model?")
         checks.finite_vectors(queries, "The query vector")
         k = min(k, len(self))
-        results = [_topk_in_blocks(queries[i:i + QUERIES_PER_BLOCK], matrix, k)
+        if len(queries) == 1 and brute_force.float16_adds_in_float32(self.dim):
+            return brute_force.top_k_one_query(queries[0], self.vectors, k)
+        results = [brute_force.top_k_many(queries[i:i + QUERIES_PER_BLOCK], self.search_matrix(), k)
                    for i in range(0, len(queries), QUERIES_PER_BLOCK)]
         return torch.cat([scores for scores, _ in results]), torch.cat([ids for _, ids in results])
 
@@ -395,25 +394,6 @@ def _check_save_path(path: str | Path, count: int) -> Path:
 def _short(source) -> str:
     """A source named in a message: a path as it is, anything else by its type."""
     return repr(str(source)) if isinstance(source, str | Path) else f"the {type(source).__name__}"
-
-
-def _topk_in_blocks(queries: torch.Tensor, matrix: torch.Tensor,
-                    k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k of each query over the rows of ``matrix``, one block of rows at a time,
-    keeping a running best k (merged with ``torch.topk`` again after every block)."""
-    rows = max(k, SCORES_PER_BLOCK // len(queries))
-    if rows >= len(matrix):  # one block: nothing to merge
-        return torch.topk(queries @ matrix.T, k, dim=1)
-    best_scores = torch.empty(len(queries), 0, dtype=matrix.dtype)
-    best_ids = torch.empty(len(queries), 0, dtype=torch.long)
-    for start in range(0, len(matrix), rows):
-        scores = queries @ matrix[start:start + rows].T
-        block = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-        best_scores = torch.cat([best_scores, block.values], dim=1)
-        best_ids = torch.cat([best_ids, block.indices + start], dim=1)
-        best_scores, order = torch.topk(best_scores, k, dim=1)
-        best_ids = best_ids.gather(1, order)
-    return best_scores, best_ids
 
 
 def batches(stream: Iterable, batch_size: int) -> Iterator[list]:

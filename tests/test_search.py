@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmlearn import checkpoints, search
+from mmlearn import brute_force, checkpoints, search
 from mmlearn.search import (
     Hit,
     ImageIndex,
@@ -163,10 +163,10 @@ def test_topk_in_blocks_gives_the_same_answer(encoder, monkeypatch):
     queries = torch.nn.functional.normalize(torch.randn(50, 16), dim=1)
     whole = index.topk(queries, k=4)
     monkeypatch.setattr(search, "QUERIES_PER_BLOCK", 16)  # 16, 16, 16, 2 queries
-    monkeypatch.setattr(search, "SCORES_PER_BLOCK", 16 * 37)  # 37 rows per block (last: 5)
+    monkeypatch.setattr(brute_force, "SCORES_PER_BLOCK", 16 * 37)  # 37 rows per block (last: 5)
     blocked = index.topk(queries, k=4)
     assert torch.equal(whole[1], blocked[1]) and torch.allclose(whole[0], blocked[0])
-    monkeypatch.setattr(search, "SCORES_PER_BLOCK", 1)  # blocks of k rows (last: 1 row)
+    monkeypatch.setattr(brute_force, "SCORES_PER_BLOCK", 1)  # blocks of k rows (last: 1 row)
     assert torch.equal(whole[1], index.topk(queries, k=4)[1])
 
 
