@@ -11,7 +11,7 @@ Throughput is reported two ways: end to end (draw + preprocess + encode + store)
 and the encoder alone (time spent inside ``encode_images``).
 
 Needs mmlearn/shapes.py, mmlearn/clip.py and the shipped course weights
-mmlearn/weights/clip_shapeworld.pt (made by scripts/train_clip.py); until they
+mmlearn/weights/clip_shapeworld.safetensors (made by scripts/train_clip.py); until they
 exist, ``--weights FILE`` takes any checkpoint of the same architecture, e.g. one
 with random weights (speed and memory do not depend on the values).
 
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = Path(__file__).parent / "results"
-WEIGHTS = ROOT / "mmlearn" / "weights" / "clip_shapeworld.pt"
+WEIGHTS = ROOT / "mmlearn" / "weights" / "clip_shapeworld.safetensors"
 
 
 def missing_prerequisites() -> str | None:

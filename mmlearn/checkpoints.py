@@ -1,20 +1,29 @@
 """Shipped weights: where they live, how they are saved, and how they are verified.
 
-The course ships its own small models (CLIP, VQGAN, DALL-E) inside the package, so
-every lesson runs offline. Each file's sha256 is recorded in ``weights/SHA256SUMS``
-(the format of the ``sha256sum`` tool) and checked before loading, so a corrupt or
-half-copied file is caught with a clear message instead of a strange error later.
+The course ships its own small models (CLIP, VQGAN, DALL-E, ...) inside the package, so
+every lesson runs offline. They are stored as **safetensors**: tensors and a little JSON,
+nothing that could run code when read, the same bytes for the same weights, and readable
+by memory-mapping. Each file's sha256 is recorded in ``weights/SHA256SUMS`` (the format
+of the ``sha256sum`` tool) and checked before loading, so a corrupt or half-copied file
+is caught with a clear message instead of a strange error later.
+
+Files from elsewhere (taming's ``.ckpt``, open_clip's ``.pt``/``.bin``) are pickles;
+``load_tensors`` reads them with ``weights_only=True``.
 """
 
 import hashlib
-import io
+import json
 import pickle
 import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
 
 from mmlearn.files import atomic_write_bytes
+
+EXTRA_KEY = "mmlearn"  # the safetensors metadata entry holding a checkpoint's non-tensor parts
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SUMS_FILE = WEIGHTS_DIR / "SHA256SUMS"
@@ -92,16 +101,43 @@ def shipped_path(filename: str) -> Path:
     return path
 
 
-def save_atomic(obj, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically (see ``atomic_write_bytes``).
+def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
+    """Write a checkpoint atomically as safetensors (see ``atomic_write_bytes``).
 
-    The archive is built in memory first: ``torch.save`` to a file records the file's
-    name inside the archive, so saving through a random temporary name would change
-    the bytes (and the sha256) of identical weights from run to run.
+    ``checkpoint`` is a state dict (names to tensors), or a dict with a ``"state_dict"``
+    entry and other entries of plain JSON types (a model's sizes, a vocabulary), which
+    are stored as JSON in the file's metadata. ``load_checkpoint`` gives back the same dict.
     """
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    if "state_dict" in checkpoint:
+        tensors = checkpoint["state_dict"]
+        extra = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+        metadata = {EXTRA_KEY: json.dumps(extra, sort_keys=True)}
+    else:
+        tensors, metadata = checkpoint, None
+    not_tensors = [name for name, value in tensors.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise TypeError(f"A checkpoint's weights must be tensors; {not_tensors[:3]} are not. "
+                        f"Put sizes and names next to a 'state_dict' entry instead.")
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    atomic_write_bytes(path, safetensors_bytes(tensors, metadata))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read what ``save_checkpoint`` wrote, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights file at {path}.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ValueError(f"{path} could not be read as safetensors weights ({detail}): it "
+                         f"may be truncated or corrupt; download or save it again.") from None
+    if EXTRA_KEY not in metadata:
+        return tensors
+    return {**json.loads(metadata[EXTRA_KEY]), "state_dict": tensors}
 
 
 def record_sha256(filename: str) -> str:

@@ -13,13 +13,14 @@ import torch
 from mmlearn import __version__, checkpoints, config
 
 COURSE_WEIGHTS = {
-    "clip_shapeworld.pt": "course CLIP (lessons 01-06)",
-    "vqgan_shapeworld.pt": "course VQGAN (lessons 04-06)",
-    "dalle_shapeworld.pt": "course tiny DALL-E (lesson 05)",
-    "clip_shapeworld_augmented.pt": "augmented-view CLIP (lesson 04)",
-    "shape_judge.pt": "shape judge (lessons 04-06)",
-    "unclip_decoder.pt": "tiny unCLIP decoder (lesson 06)",
-    "unclip_prior.pt": "tiny unCLIP prior (lesson 06)",
+    "clip_shapeworld.safetensors": "course CLIP (lessons 01-06)",
+    "vqgan_shapeworld.safetensors": "course VQGAN (lessons 04-06)",
+    "vqvae_shapeworld.safetensors": "course VQ-VAE (lesson 04)",
+    "dalle_shapeworld.safetensors": "course tiny DALL-E (lesson 05)",
+    "clip_shapeworld_augmented.safetensors": "augmented-view CLIP (lesson 04)",
+    "shape_judge.safetensors": "shape judge (lessons 04-06)",
+    "unclip_decoder.safetensors": "tiny unCLIP decoder (lesson 06)",
+    "unclip_prior.safetensors": "tiny unCLIP prior (lesson 06)",
 }
 
 

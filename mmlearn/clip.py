@@ -23,8 +23,9 @@ Offline mode (``MMLEARN_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``, see ``mmlearn.confi
 touches the network: only files already on disk are used, and asking for pretrained weights
 that are not cached fails at once with a message that says how to get them.
 
-All weights are read with ``torch.load(..., weights_only=True)``, which refuses to run the
-arbitrary Python code a pickled file can contain.
+The course's weights are safetensors files (tensors only). Pickled files (``.pt``, ``.bin``)
+are read with ``torch.load(..., weights_only=True)``, which refuses to run the arbitrary
+Python code a pickle can contain.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ from mmlearn import checkpoints, model_configs
 from mmlearn.config import is_offline, memory_limit_bytes, pick_device
 
 COURSE_MODEL = model_configs.COURSE_CLIP  # open_clip config name: "mmlearn-tiny-clip"
-COURSE_WEIGHTS = "clip_shapeworld.pt"  # shipped in mmlearn/weights/
+COURSE_WEIGHTS = "clip_shapeworld.safetensors"  # shipped in mmlearn/weights/
 # The same architecture trained on random views of the pictures (TrainConfig(augment=True)):
 # the guide of VQGAN+CLIP in lesson 04.
-AUGMENTED_WEIGHTS = "clip_shapeworld_augmented.pt"
+AUGMENTED_WEIGHTS = "clip_shapeworld_augmented.safetensors"
 # The shipped course models: source name -> (weights file, what it was trained on).
 COURSE_SOURCES = {
     "course": (COURSE_WEIGHTS, "ShapeWorld"),

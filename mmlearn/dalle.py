@@ -40,10 +40,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmlearn import checks, shapes
-from mmlearn.checkpoints import load_tensors, shipped_path
+from mmlearn.checkpoints import load_checkpoint, shipped_path
 from mmlearn.config import pick_device
 
-COURSE_WEIGHTS = "dalle_shapeworld.pt"
+COURSE_WEIGHTS = "dalle_shapeworld.safetensors"
 PAD, UNK = "<pad>", "<unk>"
 
 # ---------------------------------------------------------------------------- text tokens
@@ -491,8 +491,8 @@ def rerank(clip, generation: Samples, keep: int | None = None) -> Samples:
 
 
 def checkpoint_dict(model: TinyDalle) -> dict:
-    """What a tiny DALL-E file holds: sizes, vocabulary and fp16 weights (plain types only,
-    so ``torch.load(weights_only=True)`` reads it)."""
+    """What a tiny DALL-E file holds: sizes, vocabulary and fp16 weights (for
+    ``checkpoints.save_checkpoint``: the weights as tensors, the rest as JSON)."""
     from mmlearn.checkpoints import half_precision
 
     return {"config": asdict(model.config), "words": model.tokenizer.vocabulary[2:],
@@ -508,7 +508,7 @@ def dalle_from_checkpoint(checkpoint: dict, device: str | None = None) -> TinyDa
 
 def load_course_dalle(device: str | None = None) -> TinyDalle:
     """The course's tiny DALL-E trained on ShapeWorld (scripts/train_dalle.py), sha256-checked."""
-    checkpoint = load_tensors(shipped_path(COURSE_WEIGHTS))
+    checkpoint = load_checkpoint(shipped_path(COURSE_WEIGHTS))
     return dalle_from_checkpoint(checkpoint, device)
 
 

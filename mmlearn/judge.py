@@ -29,10 +29,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from mmlearn.checkpoints import load_tensors, shipped_path
+from mmlearn.checkpoints import load_checkpoint, shipped_path
 from mmlearn.shapes import COLORS, SHAPES
 
-JUDGE_WEIGHTS = "shape_judge.pt"
+JUDGE_WEIGHTS = "shape_judge.safetensors"
 SHAPE_CLASSES: tuple[str, ...] = (*SHAPES, "blob")
 SIDE = 32                  # the judge looks at pictures of this size
 MIN_CHROMA = 60 / 255      # a pixel counts as coloured from this chroma on
@@ -196,7 +196,7 @@ class ShapeJudge(nn.Module):
 def load_shape_judge() -> ShapeJudge:
     """The shipped shape CNN (scripts/train_judge.py), sha256-checked, in eval mode on the CPU."""
     model = ShapeJudge()
-    state_dict = load_tensors(shipped_path(JUDGE_WEIGHTS))
+    state_dict = load_checkpoint(shipped_path(JUDGE_WEIGHTS))
     model.load_state_dict({k: v.float() for k, v in state_dict.items()})
     return model.eval().requires_grad_(False)
 

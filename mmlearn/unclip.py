@@ -43,10 +43,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmlearn import diffusion
-from mmlearn.checkpoints import half_precision, load_tensors, shipped_path
+from mmlearn.checkpoints import half_precision, load_checkpoint, shipped_path
 
-DECODER_WEIGHTS = "unclip_decoder.pt"
-PRIOR_WEIGHTS = "unclip_prior.pt"
+DECODER_WEIGHTS = "unclip_decoder.safetensors"
+PRIOR_WEIGHTS = "unclip_prior.safetensors"
 
 
 # ---------------------------------------------------------------------------- embeddings
@@ -328,7 +328,7 @@ class UnCLIP:
 
 
 def decoder_checkpoint(unet: diffusion.TinyUNet, config: DecoderConfig) -> dict:
-    """Config and fp16 weights, plain types only (``torch.load(weights_only=True)`` reads it)."""
+    """Config and fp16 weights (for ``checkpoints.save_checkpoint``: tensors + JSON)."""
     settings = asdict(config)
     settings["widths"] = list(settings["widths"])
     return {"config": settings, "state_dict": half_precision(unet.state_dict())}
@@ -362,6 +362,6 @@ def load_course_unclip(clip=None, vqgan=None) -> UnCLIP:
 
     clip = clip or load_clip("course", "cpu", verbose=False)
     vqgan = vqgan or load_course_vqgan("cpu")
-    unet, config = decoder_from_checkpoint(load_tensors(shipped_path(DECODER_WEIGHTS)))
-    prior = prior_from_checkpoint(load_tensors(shipped_path(PRIOR_WEIGHTS)))
+    unet, config = decoder_from_checkpoint(load_checkpoint(shipped_path(DECODER_WEIGHTS)))
+    prior = prior_from_checkpoint(load_checkpoint(shipped_path(PRIOR_WEIGHTS)))
     return UnCLIP(clip, vqgan, unet, config, prior)

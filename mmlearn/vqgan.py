@@ -33,13 +33,15 @@ from PIL import Image
 from taming.modules.diffusionmodules.model import Decoder, Encoder
 from taming.modules.vqvae.quantize import VectorQuantizer
 
-from mmlearn.checkpoints import load_tensors, shipped_path
+from mmlearn.checkpoints import load_checkpoint, load_tensors, shipped_path
 from mmlearn.config import pick_device
 from mmlearn.shapes import BACKGROUND_LEVELS, COLORS, image_grid
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 COURSE_CONFIG = CONFIG_DIR / "vqgan-shapeworld.yaml"
-COURSE_WEIGHTS = "vqgan_shapeworld.pt"
+COURSE_WEIGHTS = "vqgan_shapeworld.safetensors"
+# The same model trained without the adversarial term (a VQ-VAE), kept to compare with.
+RECONSTRUCTION_ONLY_WEIGHTS = "vqvae_shapeworld.safetensors"
 DDCONFIG_KEYS = ("double_z", "z_channels", "resolution", "in_channels", "out_ch", "ch",
                  "ch_mult", "num_res_blocks", "attn_resolutions", "dropout")
 
@@ -206,12 +208,28 @@ def colour_agreement(originals: torch.Tensor, reconstructions: torch.Tensor) -> 
     return float((name_after[in_shape] == name_before[in_shape]).float().mean())
 
 
+def edge_sharpness(originals: torch.Tensor, reconstructions: torch.Tensor) -> float:
+    """Gradient energy of the reconstructions as a share of the originals' (1.0: as crisp).
+
+    Both are pictures [N, 3, H, W] in [0, 1]. The energy is the mean squared difference
+    between neighbouring pixels. A blur spreads each edge's step over several pixels,
+    and several small steps square to less than one big one, so blurred reconstructions
+    score below 1. Speckles and ringing add energy, so above 1 is not "better".
+    """
+    def energy(images: torch.Tensor) -> torch.Tensor:
+        across = images[..., :, 1:] - images[..., :, :-1]
+        down = images[..., 1:, :] - images[..., :-1, :]
+        return across.pow(2).mean() + down.pow(2).mean()
+    return float(energy(reconstructions) / energy(originals))
+
+
 @torch.no_grad()
 def reconstruction_report(model: VQGAN, images: torch.Tensor, batch_size: int = 250) -> dict:
     """How well a VQGAN rebuilds uint8 images [N, 3, H, W] (e.g. ``ShapeWorld(...).images``).
 
     Returns the mean squared error and PSNR in the [0, 1] pixel range, the codebook usage
-    (codes used of the total, perplexity) and the colour agreement of shape pixels.
+    (codes used of the total, perplexity), the colour agreement of shape pixels and the
+    edge sharpness (``edge_sharpness``).
     """
     device = model.codebook.device
     originals = images.float() / 255
@@ -224,7 +242,8 @@ def reconstruction_report(model: VQGAN, images: torch.Tensor, batch_size: int = 
     mse = float(F.mse_loss(rebuilt, originals))
     return {"mse": mse, "psnr": 10 * math.log10(1 / mse),
             **codebook_usage(torch.cat(tokens), model.n_embed),
-            "colour_agreement": colour_agreement(images, rebuilt)}
+            "colour_agreement": colour_agreement(images, rebuilt),
+            "sharpness": edge_sharpness(originals, rebuilt)}
 
 
 # ---------------------------------------------------------------- taming configs and checkpoints
@@ -325,10 +344,17 @@ def load_taming_vqgan(ckpt_path: str | Path, config_path: str | Path,
     return model.to(pick_device(device)).eval()
 
 
-def load_course_vqgan(device: str | None = None) -> VQGAN:
-    """The course's small VQGAN trained on ShapeWorld (scripts/train_vqgan.py), sha256-checked."""
+def load_course_vqgan(device: str | None = None, adversarial: bool = True) -> VQGAN:
+    """The course's small VQGAN trained on ShapeWorld (scripts/train_vqgan.py), sha256-checked.
+
+    ``adversarial=False`` loads the same model trained without the discriminator's term
+    (``--no-gan``: a VQ-VAE), which lesson 04 compares with.
+    """
+    if not isinstance(adversarial, bool):
+        raise TypeError(f"adversarial must be True or False, got {adversarial!r}.")
     model = vqgan_from_config(COURSE_CONFIG)
-    state_dict = load_tensors(shipped_path(COURSE_WEIGHTS))
+    weights = COURSE_WEIGHTS if adversarial else RECONSTRUCTION_ONLY_WEIGHTS
+    state_dict = load_checkpoint(shipped_path(weights))
     model.load_state_dict(model_weights(state_dict, model))  # fp16 on disk, fp32 in the model
     return model.to(pick_device(device)).eval()
 

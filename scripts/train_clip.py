@@ -1,4 +1,4 @@
-"""Train the course CLIP on ShapeWorld and ship it as mmlearn/weights/clip_shapeworld.pt.
+"""Train the course CLIP on ShapeWorld and ship it as mmlearn/weights/clip_shapeworld.safetensors.
 
     python scripts/train_clip.py               # about 5 minutes on one CPU core
     python scripts/train_clip.py --augment     # the augmented guide for lesson 04 (~11 min)
@@ -20,10 +20,11 @@ import time
 import torch
 
 from mmlearn import train
-from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_atomic
+from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_checkpoint
 
-WEIGHTS_FILE = "clip_shapeworld.pt"
-AUGMENTED_FILE = "clip_shapeworld_augmented.pt"  # the same recipe with TrainConfig(augment=True)
+WEIGHTS_FILE = "clip_shapeworld.safetensors"
+# the same recipe with TrainConfig(augment=True):
+AUGMENTED_FILE = "clip_shapeworld_augmented.safetensors"
 
 # The shipped model's recipe: the live run of lesson 01 (train.TrainConfig()) run 5x longer
 # on 3x more images. (Training on two-object scenes too, with targets="fits", did worse on
@@ -68,7 +69,7 @@ def main() -> None:
           f"{args.n_test} test images each: seen {scores['seen']:.3f}, "
           f"unseen {scores['unseen']:.3f}")
 
-    save_atomic(half_precision(model.state_dict()), args.out)
+    save_checkpoint(half_precision(model.state_dict()), args.out)
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB (fp16 state dict)")
     if args.out == str(WEIGHTS_DIR / args.shipped):
         digest = record_sha256(args.shipped)

@@ -1,6 +1,6 @@
-"""Train the course's tiny DALL-E on ShapeWorld and ship it as mmlearn/weights/dalle_shapeworld.pt.
+"""Train the tiny DALL-E on ShapeWorld; ship it as mmlearn/weights/dalle_shapeworld.safetensors.
 
-    python scripts/train_dalle.py                  # 13-20 min on one (shared) CPU core
+    python scripts/train_dalle.py                  # about 15 min on one (shared) CPU core
     python scripts/train_dalle.py --evaluate-only  # measure the shipped model (~40 s)
 
 1. Draw ShapeWorld training images (one shape each, "train" split: the held-out colour x
@@ -20,8 +20,7 @@
 The shipped model's figures, and the command that re-measures them, are in
 benchmarks/results/recorded.md.
 
-Deterministic: same seed and thread count -> same weights (a second run, 796 s, wrote a
-file with the shipped sha256).
+Deterministic: same seed and thread count -> same weights.
 """
 
 import argparse
@@ -31,7 +30,7 @@ import time
 import torch
 
 from mmlearn import dalle, evaluation
-from mmlearn.checkpoints import WEIGHTS_DIR, record_sha256, save_atomic
+from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, record_sha256, save_checkpoint
 from mmlearn.config import seed_everything
 from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
@@ -113,7 +112,7 @@ def main() -> None:
     seed_everything(args.seed)
     vqgan = load_course_vqgan("cpu")
     if args.evaluate_only:
-        model = dalle.dalle_from_checkpoint(torch.load(args.out, weights_only=True), "cpu")
+        model = dalle.dalle_from_checkpoint(load_checkpoint(args.out), "cpu")
     else:
         data = ShapeWorld(args.train_images, "train", seed=args.seed, max_objects=1)
         model = dalle.new_dalle(args.seed, width=args.width, layers=args.layers,
@@ -123,13 +122,13 @@ def main() -> None:
         print(f"{len(data)} images tokenized in {time.perf_counter() - start:.0f} s; model "
               f"{dalle.parameter_count(model):,} parameters, {model.config}", flush=True)
         train(model, text, image, args)
-        save_atomic(dalle.checkpoint_dict(model), args.out)
+        save_checkpoint(dalle.checkpoint_dict(model), args.out)
         print(f"training done in {time.perf_counter() - start:.0f} s; wrote {args.out} "
               f"({os.path.getsize(args.out) / 1e6:.2f} MB)")
         if args.out == str(WEIGHTS_DIR / dalle.COURSE_WEIGHTS):
             print(f"sha256 {record_sha256(dalle.COURSE_WEIGHTS)}")
         # evaluate the weights as shipped (fp16)
-        model = dalle.dalle_from_checkpoint(torch.load(args.out, weights_only=True), "cpu")
+        model = dalle.dalle_from_checkpoint(load_checkpoint(args.out), "cpu")
     from mmlearn.clip import COURSE_MODEL, load_clip
 
     architecture = COURSE_MODEL if os.path.isfile(args.clip) else None  # a course CLIP file

@@ -1,4 +1,4 @@
-"""Train the shape judge (mmlearn.judge.ShapeJudge) and ship it as mmlearn/weights/shape_judge.pt.
+"""Train the shape judge (judge.ShapeJudge); ship it as mmlearn/weights/shape_judge.safetensors.
 
     python scripts/train_judge.py            # 5-9 minutes on one (shared) CPU core
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2 as v2
 
 from mmlearn import judge
-from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_atomic
+from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_checkpoint
 from mmlearn.config import seed_everything
 from mmlearn.shapes import COLORS, SHAPES, ShapeWorld
 from mmlearn.vqgan import load_course_vqgan, to_unit_range, to_vqgan_range
@@ -177,7 +177,7 @@ def main() -> None:
     shipped = half_precision(model.state_dict())
     model.load_state_dict({k: v.float() for k, v in shipped.items()})  # measure what ships
     report(model, args, generator)
-    save_atomic(shipped, args.out)
+    save_checkpoint(shipped, args.out)
     if args.out == str(WEIGHTS_DIR / judge.JUDGE_WEIGHTS):
         print(f"wrote {args.out}, sha256 {record_sha256(judge.JUDGE_WEIGHTS)}")
     else:

@@ -18,14 +18,10 @@
 5. Evaluate: 36 prompts "a {colour} {shape}" x 8 samples (DDIM, 25 steps, guidance 3,
    seed 0), judged by ``mmlearn.judge``; and the time for 8 samples of one prompt.
 
-The shipped weights (seed 0, 1 thread; 563 s of training after 95 s of embedding, on a
-shared 2-core machine): colour 1.000 on all 36 prompts; shape 0.991 on the 29 seen
-combinations and 0.982 on the 7 unseen ones; 8 samples of one prompt in 0.24 s (one
-thread, DDIM 25 steps with guidance: 50 UNet passes on a batch of 8). Decoder 1.80 MB,
-prior 0.20 MB (fp16).
+The shipped weights' figures, and the command that re-measures them, are in
+benchmarks/results/recorded.md.
 
-Deterministic: same seed and thread count -> same weights (a second run, with the
-machine busier, 645 s of training, wrote files with the shipped sha256s).
+Deterministic: same seed and thread count -> same weights.
 """
 
 import argparse
@@ -35,7 +31,7 @@ import time
 import torch
 
 from mmlearn import evaluation, unclip
-from mmlearn.checkpoints import WEIGHTS_DIR, record_sha256, save_atomic
+from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, record_sha256, save_checkpoint
 from mmlearn.config import seed_everything
 from mmlearn.shapes import ShapeWorld
 
@@ -123,8 +119,8 @@ def main() -> None:
         config.history = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                           "train_images": len(pairs["latents"]), "seed": args.seed,
                           "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4)}
-        save_atomic(unclip.decoder_checkpoint(ema, config), decoder_path)
-        save_atomic(unclip.prior_checkpoint(prior), prior_path)
+        save_checkpoint(unclip.decoder_checkpoint(ema, config), decoder_path)
+        save_checkpoint(unclip.prior_checkpoint(prior), prior_path)
         print(f"training done in {time.perf_counter() - start:.0f} s; "
               f"decoder {os.path.getsize(decoder_path) / 1e6:.2f} MB, "
               f"prior {os.path.getsize(prior_path) / 1e6:.2f} MB", flush=True)
@@ -132,8 +128,8 @@ def main() -> None:
             for name in (unclip.DECODER_WEIGHTS, unclip.PRIOR_WEIGHTS):
                 print(f"sha256 {name} {record_sha256(name)}")
     # evaluate the weights as written (fp16)
-    unet, config = unclip.decoder_from_checkpoint(torch.load(decoder_path, weights_only=True))
-    prior = unclip.prior_from_checkpoint(torch.load(prior_path, weights_only=True))
+    unet, config = unclip.decoder_from_checkpoint(load_checkpoint(decoder_path))
+    prior = unclip.prior_from_checkpoint(load_checkpoint(prior_path))
     evaluate(unclip.UnCLIP(clip, vqgan, unet, config, prior), args)
     print(f"total run time {time.perf_counter() - start:.0f} s")
 

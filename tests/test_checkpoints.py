@@ -9,26 +9,62 @@ from mmlearn import checkpoints
 
 
 def test_saving_identical_weights_twice_gives_identical_bytes(tmp_path):
-    weights = {"w": torch.arange(6.0).view(2, 3)}
-    checkpoints.save_atomic(weights, tmp_path / "a.pt")
-    checkpoints.save_atomic(weights, tmp_path / "b.pt")
-    assert checkpoints.sha256_of(tmp_path / "a.pt") == checkpoints.sha256_of(tmp_path / "b.pt")
-    loaded = torch.load(tmp_path / "a.pt", weights_only=True)
-    assert torch.equal(loaded["w"], weights["w"])
+    weights = {"w": torch.arange(6.0).view(2, 3), "b": torch.ones(2, dtype=torch.float16)}
+    checkpoints.save_checkpoint(weights, tmp_path / "a.safetensors")
+    checkpoints.save_checkpoint(dict(reversed(weights.items())), tmp_path / "b.safetensors")
+    assert (checkpoints.sha256_of(tmp_path / "a.safetensors")
+            == checkpoints.sha256_of(tmp_path / "b.safetensors"))
+    loaded = checkpoints.load_checkpoint(tmp_path / "a.safetensors")
+    assert loaded.keys() == weights.keys()
+    assert all(torch.equal(loaded[k], weights[k]) and loaded[k].dtype == weights[k].dtype
+               for k in weights)
+
+
+def test_a_checkpoint_with_sizes_and_words_round_trips(tmp_path):
+    checkpoint = {"config": {"width": 8, "widths": [16, 32]}, "words": ["red", "circle"],
+                  "state_dict": {"w": torch.randn(3, 3).half()}}
+    checkpoints.save_checkpoint(checkpoint, tmp_path / "m.safetensors")
+    loaded = checkpoints.load_checkpoint(tmp_path / "m.safetensors")
+    assert loaded["config"] == checkpoint["config"] and loaded["words"] == checkpoint["words"]
+    assert torch.equal(loaded["state_dict"]["w"], checkpoint["state_dict"]["w"])
+
+
+def test_shipped_weights_hold_no_pickles():
+    """safetensors files hold tensors and JSON only: reading one cannot run code."""
+    for path in checkpoints.WEIGHTS_DIR.iterdir():
+        if path.name != "SHA256SUMS":
+            assert path.suffix == ".safetensors", path.name
+            assert checkpoints.load_checkpoint(path)
+
+
+def test_a_pickle_in_place_of_a_shipped_file_is_refused_without_running_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(checkpoints, "SUMS_FILE", tmp_path / "SHA256SUMS")
+    torch.save({"w": torch.ones(2), "code": print}, tmp_path / "model.safetensors")
+    checkpoints.record_sha256("model.safetensors")  # even with a matching recorded sha256
+    with pytest.raises(ValueError, match="could not be read as safetensors") as error:
+        checkpoints.load_checkpoint(checkpoints.shipped_path("model.safetensors"))
+    assert "weights_only=False" not in str(error.value)
 
 
 def test_a_failed_write_leaves_the_old_file_intact(tmp_path):
-    target = tmp_path / "weights.pt"
+    target = tmp_path / "weights.safetensors"
     target.write_bytes(b"old")
-
-    class Unpicklable:
-        def __reduce__(self):
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError):
-        checkpoints.save_atomic({"x": Unpicklable()}, target)
+    with pytest.raises(TypeError, match="must be tensors"):
+        checkpoints.save_checkpoint({"x": torch.zeros(4), "y": "not a tensor"}, target)
     assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]  # no temporary left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.safetensors"]  # no temporary left
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_a_damaged_checkpoint_gets_an_error_naming_it(tmp_path, damage):
+    good = tmp_path / "good.safetensors"
+    checkpoints.save_checkpoint({"w": torch.randn(64, 64)}, good)
+    bad = tmp_path / f"{damage}.safetensors"
+    bad.write_bytes({"truncated": good.read_bytes()[:-100], "garbage": b"\x00junk" * 50,
+                     "empty": b""}[damage])
+    with pytest.raises(ValueError, match=f"{damage}.safetensors could not be read"):
+        checkpoints.load_checkpoint(bad)
 
 
 def test_shipped_files_match_their_recorded_sha256():
@@ -51,7 +87,7 @@ def test_a_changed_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_weights_are_read_in_one_place():
-    """Every weights file goes through checkpoints.load_tensors (weights_only, clear errors)."""
+    """Pickled weights files go through checkpoints.load_tensors (weights_only, clear errors)."""
     import re
     package = Path(__file__).resolve().parents[1] / "mmlearn"
     callers = [p.name for p in package.rglob("*.py")

@@ -122,7 +122,7 @@ def tiny_course(monkeypatch, tmp_path):
     torch.manual_seed(1)
     model, _, preprocess = open_clip.create_model_and_transforms(TINY_NAME)
     half = checkpoints.half_precision(model.state_dict())
-    checkpoints.save_atomic(half, weights / clip_module.COURSE_WEIGHTS)
+    checkpoints.save_checkpoint(half, weights / clip_module.COURSE_WEIGHTS)
     checkpoints.record_sha256(clip_module.COURSE_WEIGHTS)
     model.load_state_dict(half)  # the in-memory twin, rounded to fp16 like the shipped file
     return model.eval(), preprocess, open_clip.get_tokenizer(TINY_NAME), weights

@@ -8,7 +8,7 @@ import torch
 
 from mmlearn import checkpoints, model_configs, shapes, train, zeroshot
 
-WEIGHTS = "clip_shapeworld.pt"
+WEIGHTS = "clip_shapeworld.safetensors"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Measured by scripts/train_clip.py on 1000 test_seen / 1000 test_unseen images (seed 0):
@@ -46,12 +46,13 @@ def shipped():
 def test_shipped_file_is_small_fp16_and_recorded(shipped):
     _, _, path = shipped
     assert path.stat().st_size < 8e6
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = checkpoints.load_checkpoint(path)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     assert checkpoints.recorded_sha256(WEIGHTS) == checkpoints.sha256_of(path)
 
 
-def test_open_clip_loads_it_with_weights_only(monkeypatch, shipped):
+def test_open_clip_reads_it_without_unpickling(monkeypatch, shipped):
+    """open_clip itself loads the shipped file, as safetensors: torch.load is never called."""
     _, _, path = shipped
     calls = []
     original = torch.load
@@ -61,8 +62,11 @@ def test_open_clip_loads_it_with_weights_only(monkeypatch, shipped):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    open_clip.create_model_and_transforms(model_configs.COURSE_CLIP, pretrained=str(path))
-    assert calls and all(flag is True for flag in calls)
+    model, _, _ = open_clip.create_model_and_transforms(model_configs.COURSE_CLIP,
+                                                        pretrained=str(path))
+    assert calls == []
+    stored = checkpoints.load_checkpoint(path)["logit_scale"]
+    assert torch.equal(model.logit_scale.detach(), stored.float())
 
 
 def test_shipped_model_zero_shot_accuracy(shipped):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmlearn import dalle, evaluation, shapes
-from mmlearn.checkpoints import save_atomic
+from mmlearn.checkpoints import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,9 +129,9 @@ def test_training_steps_lower_the_loss():
 
 
 def test_checkpoint_round_trip(tiny, tmp_path):
-    path = tmp_path / "tiny_dalle.pt"
-    save_atomic(dalle.checkpoint_dict(tiny), path)
-    again = dalle.dalle_from_checkpoint(torch.load(path, weights_only=True), "cpu")
+    path = tmp_path / "tiny_dalle.safetensors"
+    save_checkpoint(dalle.checkpoint_dict(tiny), path)
+    again = dalle.dalle_from_checkpoint(load_checkpoint(path), "cpu")
     assert again.config == tiny.config and again.tokenizer.vocabulary == tiny.tokenizer.vocabulary
     text = tiny.tokenizer(["a red circle"])
     image = torch.randint(0, 256, (1, 63), generator=torch.Generator().manual_seed(3))
