@@ -9,7 +9,8 @@ Two measurements:
    the same data, queries and thread count. Single-query latency (one query at a time,
    as a search box sends them) and batched throughput (many queries in one call) are
    reported separately, because batching changes the cost per query several-fold.
-   Also timed: ranking by float16 scores alone ("plain_float16", fast but not exact).
+   Also timed: ranking by float16 scores alone ("plain_float16", fast but not exact) and
+   torch's float32 multiply + ``torch.topk`` on the float32 copy (the index's old design).
 2. scaling: cost of one query and of a batch vs collection size, 1k .. 1M vectors,
    for the lesson's plot.
 
@@ -103,8 +104,9 @@ def summary(times_ms: list[float], queries_per_call: int) -> dict:
 def engines_for(index: ImageIndex, k: int, with_fp16: bool) -> dict:
     """Functions ``f(query_block)`` returning top-k: mmlearn, plain float16, faiss."""
     engines = {"mmlearn": lambda q: index.topk(q, k)}
-    if with_fp16:  # float16 scores alone: a lower bound on time, not exact
+    if with_fp16:  # float16 scores alone (fast, not exact); torch's own float32 multiply
         engines["plain_float16"] = lambda q: torch.topk(q.half() @ index.vectors.T, k, dim=1)
+        engines["torch_float32_topk"] = lambda q: torch.topk(q @ index.search_matrix().T, k, dim=1)
     if faiss is not None:
         flat = faiss.IndexFlatIP(index.dim)
         for start in range(0, len(index), 100_000):  # the same (float16-rounded) vectors
@@ -200,9 +202,13 @@ def speed(n: int, dim: int, k: int, batch: int, thread_counts: list[int]) -> dic
             print(f"  ratio mmlearn/faiss: single {run['ratio_to_faiss_single']}, batched "
                   f"{run['ratio_to_faiss_batched']}; same top-{k}: {run['same_results_as_faiss']}")
         single = mm["single"]["median_ms_per_call"]
-        print(f"  bar <= 30 ms/query: {'PASS' if single <= 30 else 'FAIL'} ({single:.2f} ms); "
-              + (f"bar <= 1.2x faiss: {'PASS' if run['ratio_to_faiss_single'] <= 1.2 else 'FAIL'}"
-                 if fx else "faiss not installed (pip install faiss-cpu)"))
+        print(f"  bar <= 30 ms per single query: {'PASS' if single <= 30 else 'FAIL'} "
+              f"({single:.2f} ms)")
+        if fx:
+            for mode, bar in (("single", 1.0), ("batched", 1.2)):
+                ratio = run[f"ratio_to_faiss_{mode}"]
+                print(f"  bar {mode} <= {bar}x faiss: {'PASS' if ratio <= bar else 'FAIL'} "
+                      f"({ratio}x)")
     return report
 
 

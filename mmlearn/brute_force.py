@@ -16,9 +16,10 @@ ties (identical vectors) in the order of their ids (tests/test_brute_force.py).
 
 import functools
 
+import numpy as np
 import torch
 
-SCORES_PER_BLOCK = 16_000_000  # float32 scores held at once: at most 64 MB
+SCORES_PER_BLOCK = 8_000_000  # float32 scores held at once per thread: 32 MB
 GROUP = 100  # columns per group in best_k_of_rows
 
 
@@ -85,24 +86,56 @@ def float16_adds_in_float32(dim: int) -> bool:
 
 
 def best_k_of_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``first_k(scores, k)`` of each row, faster for long rows: the best k groups first.
+    """``first_k(scores, k)`` of each row, without sorting whole rows.
 
-    Each row is cut into groups of ``GROUP`` columns and only each group's maximum is
+    ``torch.topk`` finds the k best, but keeps equal scores in no promised order: the k
+    found are put in id order among equals, and a row where the k-th place is shared
+    with a score that was left out is sorted in full (``first_k``); that needs exact ties.
+    Long rows are cut into groups of ``GROUP`` columns and only each group's maximum is
     compared at first. The k best scores lie in the k groups with the highest maxima
-    (a score in any other group is beaten by those k maxima), so the final ``topk``
-    looks at k x GROUP columns instead of the whole row.
+    (a score in any other group is beaten by those k maxima), so ``topk`` then looks at
+    k x GROUP columns instead of the whole row.
     """
     rows, columns = scores.shape
     usable = columns - columns % GROUP
-    if usable < 4 * GROUP * k:  # short rows: sorting them all is as fast
-        return first_k(scores, k)
-    group_best = scores[:, :usable].view(rows, -1, GROUP).amax(dim=2)
-    best_groups = first_k(group_best, k)[1].sort(dim=1).values  # in column order
-    candidates = (best_groups[:, :, None] * GROUP + torch.arange(GROUP)).flatten(1)
-    tail = torch.arange(usable, columns).expand(rows, -1)  # columns not in a whole group
-    candidates = torch.cat([candidates, tail], dim=1)
-    values, picks = first_k(scores.gather(1, candidates), k)
-    return values, candidates.gather(1, picks)
+    shared_kth = torch.zeros(rows, dtype=torch.bool)
+    if usable >= 4 * GROUP * k:
+        group_best = scores[:, :usable].view(rows, -1, GROUP).amax(dim=2)
+        best_groups = torch.topk(group_best, k, dim=1)
+        shared_kth |= (group_best >= best_groups.values[:, -1:]).sum(dim=1) > k
+        candidates = (best_groups.indices[:, :, None] * GROUP + torch.arange(GROUP)).flatten(1)
+        tail = torch.arange(usable, columns).expand(rows, -1)  # columns not in a whole group
+        candidates = torch.cat([candidates, tail], dim=1)
+        candidate_scores = scores.gather(1, candidates)
+    else:
+        candidates, candidate_scores = None, scores
+    values, picks = torch.topk(candidate_scores, k, dim=1)
+    shared_kth |= (candidate_scores >= values[:, -1:]).sum(dim=1) > k
+    ids = picks if candidates is None else candidates.gather(1, picks)
+    ids = ids.sort(dim=1).values                        # id order, then best first:
+    values, order = first_k(scores.gather(1, ids), k)   # equal scores stay in id order
+    ids = ids.gather(1, order)
+    if shared_kth.any():
+        values[shared_kth], ids[shared_kth] = first_k(scores[shared_kth], k)
+    return values, ids
+
+
+_scores_buffer = np.empty(0, dtype=np.float32)
+
+
+def scores_buffer(size: int) -> np.ndarray:
+    """A float32 array of at least ``size`` numbers, made once and reused by every search.
+
+    Why not a new array per block: the system hands a fresh large array over as new
+    memory pages, and setting them up made batched search up to 1.5x slower here
+    (benchmarks/README.md). The buffer is at most ``SCORES_PER_BLOCK`` x threads numbers
+    (32 MB per thread) and lives as long as the process. One search at a time: two
+    threads searching at once would write into the same buffer.
+    """
+    global _scores_buffer
+    if _scores_buffer.size < size:
+        _scores_buffer = np.empty(size, dtype=np.float32)
+    return _scores_buffer
 
 
 def top_k_many(queries: torch.Tensor, matrix: torch.Tensor,
@@ -110,20 +143,30 @@ def top_k_many(queries: torch.Tensor, matrix: torch.Tensor,
     """Top-k of each float32 query [Q, D] over the rows of a float32 ``matrix`` [N, D].
 
     The collection is scored block by block, each block read once for all queries, so
-    the scores held at once stay under ``SCORES_PER_BLOCK`` however large it is; a
+    the scores held at once stay under ``SCORES_PER_BLOCK`` per thread however large it
+    is (blocks of that size were the fastest at 1 and 2 threads, benchmarks/README.md); a
     running best k is merged with each block's. The multiply is numpy's: its BLAS
-    (OpenBLAS, or Accelerate on a Mac) was faster than torch's here (benchmarks/README.md).
+    (OpenBLAS, or Accelerate on a Mac) was faster than torch's here, and it writes into
+    one reused buffer (``scores_buffer``). The selection runs on one torch thread: numpy's
+    BLAS threads are still spinning between blocks, and torch's would fight them.
     """
-    rows = max(k, SCORES_PER_BLOCK // len(queries))
+    threads = torch.get_num_threads()
+    rows = max(k, SCORES_PER_BLOCK * threads // len(queries))
+    buffer = scores_buffer(len(queries) * min(rows, len(matrix)))
     best_scores = torch.empty(len(queries), 0)
     best_ids = torch.empty(len(queries), 0, dtype=torch.long)
-    for start in range(0, len(matrix), rows):
-        block = matrix[start:start + rows]
-        scores = torch.from_numpy(queries.numpy() @ block.numpy().T)
-        block_scores, block_ids = best_k_of_rows(scores, min(k, len(block)))
-        best_scores = torch.cat([best_scores, block_scores], dim=1)
-        best_ids = torch.cat([best_ids, block_ids + start], dim=1)
-        if best_scores.shape[1] > k:
-            best_scores, order = first_k(best_scores, k)
-            best_ids = best_ids.gather(1, order)
+    torch.set_num_threads(1)
+    try:
+        for start in range(0, len(matrix), rows):
+            block = matrix[start:start + rows].numpy()
+            scores = buffer[:len(queries) * len(block)].reshape(len(queries), len(block))
+            np.matmul(queries.numpy(), block.T, out=scores)
+            block_scores, block_ids = best_k_of_rows(torch.from_numpy(scores), min(k, len(block)))
+            best_scores = torch.cat([best_scores, block_scores], dim=1)
+            best_ids = torch.cat([best_ids, block_ids + start], dim=1)
+            if best_scores.shape[1] > k:
+                best_scores, order = first_k(best_scores, k)
+                best_ids = best_ids.gather(1, order)
+    finally:
+        torch.set_num_threads(threads)
     return best_scores, best_ids

@@ -99,7 +99,7 @@ def test_best_k_of_rows_equals_topk(columns, k):
     assert torch.equal(scores.gather(1, ids), expected.values)
 
 
-def test_equal_scores_come_by_id_in_every_path(monkeypatch):
+def test_equal_scores_come_by_id_in_every_path(monkeypatch, one_thread):
     vectors = torch.nn.functional.normalize(torch.randn(5000, 64), dim=1)
     vectors[::7] = vectors[3]  # 715 copies of one vector: ids 0, 3, 7, 14, ...
     query = vectors[3].clone()
@@ -120,7 +120,7 @@ def test_best_k_of_rows_finds_a_best_group_holding_all_k():
 
 
 @pytest.mark.parametrize("per_block", [16_000_000, 7 * 37, 1])
-def test_many_queries_in_blocks_are_exact(monkeypatch, per_block):
+def test_many_queries_in_blocks_are_exact(monkeypatch, per_block, one_thread):
     monkeypatch.setattr(brute_force, "SCORES_PER_BLOCK", per_block)
     query, vectors = near_ties(n=1301)
     queries = torch.stack([query, *torch.nn.functional.normalize(

@@ -157,7 +157,7 @@ def test_topk_matches_a_numpy_reference_on_random_vectors(encoder):
     assert [h.id for h in index.search(queries[0], k=3)] == expected_ids[0, :3].tolist()
 
 
-def test_topk_in_blocks_gives_the_same_answer(encoder, monkeypatch):
+def test_topk_in_blocks_gives_the_same_answer(encoder, monkeypatch, one_thread):
     index = ImageIndex(encoder)
     index.add_vectors(torch.randn(301, 16, generator=torch.Generator().manual_seed(1)))
     queries = torch.nn.functional.normalize(torch.randn(50, 16), dim=1)
@@ -402,7 +402,7 @@ def test_add_one_file(tmp_path, encoder):
 CAPTION_RECALL_AT_5_BAR, IMAGE_SAME_CLASS_BAR = 0.75, 0.95
 
 
-@pytest.mark.skipif(not (checkpoints.WEIGHTS_DIR / "clip_shapeworld.pt").is_file(),
+@pytest.mark.skipif(not (checkpoints.WEIGHTS_DIR / "clip_shapeworld.safetensors").is_file(),
                     reason="the course CLIP weights are not in the repository yet")
 def test_course_clip_finds_shapeworld_images(tmp_path):
     from mmlearn.clip import load_clip
