@@ -1,6 +1,6 @@
 """The three generators of lessons 04-06 on one judged table: VQGAN+CLIP, tiny DALL-E, tiny unCLIP.
 
-    python scripts/compare_generators.py --save benchmarks/results/generators.json   # ~2 min
+    python scripts/compare_generators.py --save benchmarks/results/generators.json   # ~1 min
 
 Same 36 prompts "a {colour} {shape}", same judge (``mmlearn.judge``), seen and unseen
 (held-out) colour x shape combinations, seconds per picture on one CPU thread:
