@@ -19,6 +19,8 @@ import functools
 import numpy as np
 import torch
 
+from mmlearn.config import one_cpu_thread
+
 SCORES_PER_BLOCK = 8_000_000  # float32 scores held at once per thread: 32 MB
 GROUP = 100  # columns per group in best_k_of_rows
 
@@ -150,13 +152,11 @@ def top_k_many(queries: torch.Tensor, matrix: torch.Tensor,
     one reused buffer (``scores_buffer``). The selection runs on one torch thread: numpy's
     BLAS threads are still spinning between blocks, and torch's would fight them.
     """
-    threads = torch.get_num_threads()
-    rows = max(k, SCORES_PER_BLOCK * threads // len(queries))
+    rows = max(k, SCORES_PER_BLOCK * torch.get_num_threads() // len(queries))
     buffer = scores_buffer(len(queries) * min(rows, len(matrix)))
     best_scores = torch.empty(len(queries), 0)
     best_ids = torch.empty(len(queries), 0, dtype=torch.long)
-    torch.set_num_threads(1)
-    try:
+    with one_cpu_thread():
         for start in range(0, len(matrix), rows):
             block = matrix[start:start + rows].numpy()
             scores = buffer[:len(queries) * len(block)].reshape(len(queries), len(block))
@@ -167,6 +167,4 @@ def top_k_many(queries: torch.Tensor, matrix: torch.Tensor,
             if best_scores.shape[1] > k:
                 best_scores, order = first_k(best_scores, k)
                 best_ids = best_ids.gather(1, order)
-    finally:
-        torch.set_num_threads(threads)
     return best_scores, best_ids

@@ -7,6 +7,7 @@ learner can see at a glance what changes mmlearn's behaviour:
 - ``MMLEARN_DEVICE=cpu|cuda|mps``: run on that device instead of the best one found.
 """
 
+import contextlib
 import os
 import random
 import sys
@@ -130,3 +131,21 @@ def seed_everything(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def one_cpu_thread():
+    """Run torch on a single CPU thread inside the block, then restore the setting.
+
+    For work that is many small steps: splitting a tiny matrix product across threads
+    saves microseconds, and waiting for a second thread that the operating system gave to
+    another program costs milliseconds (tiny DALL-E sampling; figures in
+    benchmarks/results/recorded.md). Also where other threads already hold the cores
+    (the selection between numpy's multiplies in ``brute_force.top_k_many``).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

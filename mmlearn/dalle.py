@@ -30,7 +30,6 @@ heads), ``dalle_loss`` (image tokens weigh 7/8, text tokens 1/8, as in DALL-E),
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -41,7 +40,7 @@ import torch.nn.functional as F
 
 from mmlearn import checks, shapes
 from mmlearn.checkpoints import load_checkpoint, shipped_path
-from mmlearn.config import pick_device
+from mmlearn.config import one_cpu_thread, pick_device
 
 COURSE_WEIGHTS = "dalle_shapeworld.safetensors"
 PAD, UNK = "<pad>", "<unk>"
@@ -324,23 +323,6 @@ def sample_image_tokens(model: TinyDalle, text: torch.Tensor, temperature: float
         if i + 1 < model.config.image_length:
             hidden, caches = model.transform(model.embed_image(token[:, None], start=i), caches)
     return torch.stack(tokens, dim=1)
-
-
-@contextlib.contextmanager
-def one_cpu_thread():
-    """Run torch on a single CPU thread inside the block, then restore the setting.
-
-    Sampling feeds one token at a time: each step multiplies tiny matrices, where
-    splitting the work across threads saves microseconds, and waiting for a second
-    thread that the operating system has given to another program costs milliseconds.
-    (The figures: benchmarks/results/recorded.md.)
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass

@@ -10,7 +10,8 @@ seen or held-out combination) and averages over all / seen / unseen prompts.
 """
 
 from mmlearn import shapes
-from mmlearn.dalle import one_cpu_thread, rerank, sample_many
+from mmlearn.config import one_cpu_thread
+from mmlearn.dalle import rerank, sample_many
 
 
 def colour_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
@@ -57,7 +58,7 @@ def dalle_hit_rates(model, vqgan, clip, prompts: list[str] | None = None,
                                   temperature, top_k, seed + start)
     rows = []
     for drawn in drawn_sets:
-        with one_cpu_thread():  # small batches again (see dalle.one_cpu_thread)
+        with one_cpu_thread():  # small batches again (see config.one_cpu_thread)
             best = rerank(clip, drawn, keep)
             rows.append({**judged_row(drawn.prompt, judge(drawn.images)), "method": "plain"})
             rows.append({**judged_row(drawn.prompt, judge(best.images)), "method": "reranked"})

@@ -11,6 +11,7 @@ import functools
 import torch
 
 from mmlearn import dalle
+from mmlearn.config import one_cpu_thread
 from mmlearn.exercises.core import (
     Incorrect,
     NotAttempted,
@@ -139,7 +140,7 @@ def _check_sampler(fn) -> None:
         raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
     model, vqgan = _course_models()
     text = model.tokenizer([PROMPT]).repeat(8, 1)
-    with dalle.one_cpu_thread():
+    with one_cpu_thread():
         greedy = dalle.sample_image_tokens(model, text[:2], 1.0, 1)
         if not _run(fn, model, text[:2], 1.0, 1, 0).equal(greedy):
             raise Incorrect("with top_k=1 only the most likely token may be drawn at each "
