@@ -5,9 +5,12 @@ learner can see at a glance what changes mmlearn's behaviour:
 
 - ``MMLEARN_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``): never touch the network.
 - ``MMLEARN_DEVICE=cpu|cuda|mps``: run on that device instead of the best one found.
+- ``MEM_LIMIT`` and ``CPU_LIMIT`` (set by mybinder.org), and the cgroup limits of a
+  container: the memory a pretrained model may use, and how many threads torch uses.
 """
 
 import contextlib
+import math
 import os
 import random
 import sys
@@ -103,27 +106,96 @@ def describe_device(device: str | torch.device | None = None) -> str:
     return f"Device: {chosen} ({why}; set {DEVICE_VARIABLE}=cpu|cuda|mps to change it)"
 
 
-# Where Linux says how much memory this process's group may use (cgroup v2, then v1).
-CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+def own_cgroup_files(v2_name: str, v1_controller: str, v1_name: str,
+                     proc_file: str = "/proc/self/cgroup",
+                     root: str = "/sys/fs/cgroup") -> tuple[str, ...]:
+    """The files where Linux keeps a limit of this process's control group (v2, then v1).
+
+    A container sees its own group at the top of /sys/fs/cgroup; a process put in a group
+    on a machine (as CI's Binder simulation does) finds its group's path in /proc/self/cgroup.
+    Both places are returned; files that don't exist are skipped by the readers.
+    """
+    v2_path, v1_path = "/", "/"
+    try:
+        for line in open(proc_file).read().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":
+                v2_path = path
+            elif v1_controller in controllers.split(","):
+                v1_path = path
+    except (OSError, ValueError):
+        pass
+    return tuple(dict.fromkeys([f"{root}{v2_path.rstrip('/')}/{v2_name}", f"{root}/{v2_name}",
+                                f"{root}/{v1_controller}{v1_path.rstrip('/')}/{v1_name}",
+                                f"{root}/{v1_controller}/{v1_name}"]))
 
 
-def memory_limit_bytes(cgroup_files: tuple[str, ...] = CGROUP_LIMIT_FILES) -> int | None:
+def _read(name: str) -> str | None:
+    try:
+        return open(name).read().strip()
+    except OSError:
+        return None
+
+
+def memory_limit_bytes(cgroup_files: tuple[str, ...] | None = None) -> int | None:
     """How much memory this kernel may use, when something limits it; else None.
 
     mybinder.org sets ``MEM_LIMIT`` (2 GB there) and kills a kernel above it; containers
     set a cgroup limit. A machine's own RAM is not a limit here: the OS can swap.
     """
+    if cgroup_files is None:
+        cgroup_files = own_cgroup_files("memory.max", "memory", "memory.limit_in_bytes")
     limits = []
     if os.environ.get("MEM_LIMIT", "").strip().isdigit():
         limits.append(int(os.environ["MEM_LIMIT"]))
-    for name in cgroup_files:
-        try:
-            text = open(name).read().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 2**60:  # "max", or v1's huge "no limit" value
+    for text in map(_read, cgroup_files):
+        if text and text.isdigit() and int(text) < 2**60:  # "max", or v1's huge "no limit"
             limits.append(int(text))
     return min(limits) if limits else None
+
+
+def cpu_limit(v2_files: tuple[str, ...] | None = None,
+              v1_files: tuple[tuple[str, str], ...] | None = None) -> float | None:
+    """How many CPUs' worth of time this process may use, when a quota says; else None.
+
+    mybinder.org sets ``CPU_LIMIT`` (1 there) and a CFS quota; cgroup v2 writes the quota
+    as "quota period" in cpu.max, v1 in cpu.cfs_quota_us and cpu.cfs_period_us.
+    """
+    if v2_files is None:
+        v2_files = own_cgroup_files("cpu.max", "cpu", "cpu.max")[:2]
+    if v1_files is None:
+        quotas = own_cgroup_files("-", "cpu", "cpu.cfs_quota_us")[2:]
+        v1_files = tuple((q, q.replace("cpu.cfs_quota_us", "cpu.cfs_period_us")) for q in quotas)
+    limits = []
+    try:
+        limits.append(float(os.environ.get("CPU_LIMIT", "")))
+    except ValueError:
+        pass
+    for text in map(_read, v2_files):
+        quota, _, period = (text or "").partition(" ")
+        if quota.isdigit() and period.isdigit():
+            limits.append(int(quota) / int(period))
+    for quota_file, period_file in v1_files:
+        quota, period = _read(quota_file), _read(period_file)
+        if quota and period and quota.isdigit() and period.isdigit():  # "-1": no quota
+            limits.append(int(quota) / int(period))
+    limits = [limit for limit in limits if limit > 0 and math.isfinite(limit)]
+    return min(limits) if limits else None
+
+
+def follow_cpu_limit() -> None:
+    """Use no more torch threads than the CPU quota allows (Binder: one).
+
+    torch sizes its thread pool from the machine's cores, which a quota does not hide: on
+    a 1-CPU quota, extra threads only queue for CPU time the quota does not give, and
+    training gets slower, not faster. mmlearn calls this when it is imported.
+    """
+    limit = cpu_limit()
+    if limit is not None and torch.get_num_threads() > limit:
+        torch.set_num_threads(max(1, math.floor(limit)))
+
+
+follow_cpu_limit()
 
 
 def seed_everything(seed: int = 0) -> None:

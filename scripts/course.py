@@ -4,6 +4,13 @@
     python scripts/course.py test    lint, unit tests, every notebook under nbval, platform check
     python scripts/course.py test-browser   the widget lessons in JupyterLab, headless Chromium
 
+Two environments. ``.venv`` is the learners': mmlearn's dependencies and JupyterLab, from
+requirements-lock.txt, and nothing else (Binder and conda install the same). ``.venv-dev``
+adds the developers' and teachers' tools (pytest, nbval, ruff, nbgrader, ...) from
+requirements/dev-lock.txt, on top of ``.venv``'s packages rather than a second copy of
+torch: its site-packages has a ``.pth`` line that adds ``.venv``'s. Tests, grading and
+student copies run there; JupyterLab for learners runs from ``.venv``, with no teacher menus.
+
 On Windows, where there is no ``make``: ``py -3.11 scripts\\course.py lab``. The Makefile
 calls this script, so there is one recipe. It uses only the standard library: it must
 run before the venv exists.
@@ -11,6 +18,7 @@ run before the venv exists.
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements-lock.txt"
 STAMP = VENV / ".installed"
+DEV_VENV = ROOT / ".venv-dev"
+DEV_LOCK = ROOT / "requirements" / "dev-lock.txt"
+DEV_STAMP = DEV_VENV / ".installed"
 # The lock was resolved for Python 3.11; soupsieve 4.1.2 in it needs 3.11.5 or later.
 OLDEST_PYTHON = (3, 11, 5)
 # Tests and notebook runs never touch the network (the course models are shipped);
@@ -43,10 +54,10 @@ def check_python(version: tuple = tuple(sys.version_info[:3])) -> None:
                          f"script with it (Windows: 'py -3.11 scripts\\course.py lab').")
 
 
-def lock_fingerprint() -> str:
-    """Changes whenever the lock file or pyproject.toml does: the venv is then reinstalled."""
+def lock_fingerprint(*locks: Path) -> str:
+    """Changes whenever a lock file or pyproject.toml does: the venv is then reinstalled."""
     digest = hashlib.sha256()
-    for path in (LOCK, ROOT / "pyproject.toml"):
+    for path in (*(locks or (LOCK,)), ROOT / "pyproject.toml"):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -61,21 +72,63 @@ def run(command: list, env: dict | None = None) -> None:
         raise SystemExit(result.returncode)
 
 
+def _fresh_venv(venv: Path, stamp: Path) -> Path:
+    """The venv's python, in a new venv when it was built from an older lock.
+
+    pip adds and upgrades but never removes, so a venv from an older lock would keep
+    packages the new lock dropped: it is rebuilt instead (a few minutes, once).
+    """
+    if venv.exists() and stamp.exists():
+        print(f"The lock file changed since {venv.name} was built: rebuilding it.", flush=True)
+        shutil.rmtree(venv)
+    python = venv_python(venv)
+    if not python.exists():
+        run([sys.executable, "-m", "venv", venv])
+    return python
+
+
+def _pip_install(python: Path, lock: Path) -> None:
+    pip_pin = next(line.split(";")[0].strip() for line in lock.read_text().splitlines()
+                   if line.startswith("pip=="))
+    run([python, "-m", "pip", "install", "--quiet", pip_pin])
+    run([python, "-m", "pip", "install", "--quiet", "-r", lock])
+
+
 def setup() -> Path:
-    """Create .venv from the lock file unless it is already up to date; return its python."""
+    """Create the learners' .venv from the lock file unless it is up to date; return its python."""
     python = venv_python()
     if STAMP.exists() and STAMP.read_text().strip() == lock_fingerprint():
         return python
     check_python()
-    if not python.exists():
-        run([sys.executable, "-m", "venv", VENV])
-    pip_pin = next(line.split(";")[0].strip() for line in LOCK.read_text().splitlines()
-                   if line.startswith("pip=="))
-    run([python, "-m", "pip", "install", "--quiet", pip_pin])
-    run([python, "-m", "pip", "install", "--quiet", "-r", LOCK])
+    python = _fresh_venv(VENV, STAMP)
+    _pip_install(python, LOCK)
     run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
          "-e", ROOT])
     STAMP.write_text(lock_fingerprint() + "\n")
+    return python
+
+
+def site_packages(python: Path) -> Path:
+    """Where ``python`` installs packages (``lib/python3.11/site-packages``, ``Lib\\...``)."""
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return Path(subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                               check=True).stdout.strip())
+
+
+def setup_dev() -> Path:
+    """The developers' .venv-dev: the learners' packages (through a .pth) plus dev-lock.txt."""
+    learners = setup()
+    python = venv_python(DEV_VENV)
+    fingerprint = lock_fingerprint(LOCK, DEV_LOCK)
+    if DEV_STAMP.exists() and DEV_STAMP.read_text().strip() == fingerprint:
+        return python
+    python = _fresh_venv(DEV_VENV, DEV_STAMP)
+    # An `import` line in a .pth runs at start-up: addsitedir also reads .venv's own .pth
+    # files (mmlearn's editable install is one), which a plain path line would not.
+    (site_packages(python) / "learners_venv.pth").write_text(
+        f"import site; site.addsitedir({str(site_packages(learners))!r})\n")
+    _pip_install(python, DEV_LOCK)  # what .venv already has counts as installed
+    DEV_STAMP.write_text(fingerprint + "\n")
     return python
 
 
@@ -100,27 +153,28 @@ def lab() -> None:
 
 
 def lint() -> None:
-    run([setup(), "-m", "ruff", "check", "mmlearn", "scripts", "tests", "benchmarks"])
+    run([setup_dev(), "-m", "ruff", "check", "mmlearn", "scripts", "tests", "benchmarks"])
 
 
 def unit(*pytest_args: str) -> None:
-    run([setup(), "-m", "pytest", "tests", "--ignore=tests/browser", *pytest_args],
+    run([setup_dev(), "-m", "pytest", "tests", "--ignore=tests/browser", *pytest_args],
         env={**OFFLINE, "MPLBACKEND": "Agg"})
 
 
 def test_browser() -> None:
     """Lessons 02 and 03 in JupyterLab in headless Chromium (Debian's chromium and its driver)."""
-    run([setup(), "-m", "pytest", "tests/browser", "-v"], env=OFFLINE)
+    setup()  # JupyterLab runs from the learners' .venv; pytest and Selenium from .venv-dev
+    run([setup_dev(), "-m", "pytest", "tests/browser", "-v"], env=OFFLINE)
 
 
 def notebooks() -> None:
-    run([setup(), "-m", "pytest", *NBVAL_FLAGS, "notebooks"],
+    run([setup_dev(), "-m", "pytest", *NBVAL_FLAGS, "notebooks"],
         env={**OFFLINE, "MPLBACKEND": "Agg"})
 
 
 def platforms() -> None:
     """Every platform a learner brings can install the lock (pip dry runs; needs the index)."""
-    run([setup(), "scripts/check_platforms.py", LOCK])
+    run([setup_dev(), "scripts/check_platforms.py", LOCK])
 
 
 def test() -> None:
@@ -131,22 +185,28 @@ def test() -> None:
 
 
 def lock() -> None:
-    """Re-resolve the universal lock; uv keeps every version already locked if it can."""
-    python = setup()
-    run([python, "-m", "uv", "pip", "compile", "--universal", "--python-version",
-         ".".join(map(str, OLDEST_PYTHON)), "pyproject.toml", "--extra", "dev",
-         "--extra", "teacher", "requirements/pins.txt", "--output-file", LOCK,
-         "--custom-compile-command", "make lock"])
+    """Re-resolve both universal locks; uv keeps every version already locked if it can.
+
+    The learners' lock holds mmlearn and its `lab` extra; the developers' lock adds the
+    `dev` and `teacher` extras, constrained to the learners' versions.
+    """
+    python = setup_dev()
+    compile_ = [python, "-m", "uv", "pip", "compile", "--universal", "--python-version",
+                ".".join(map(str, OLDEST_PYTHON)), "pyproject.toml", "requirements/pins.txt",
+                "--custom-compile-command", "make lock"]
+    run([*compile_, "--extra", "lab", "--output-file", LOCK])
+    run([*compile_, "--extra", "lab", "--extra", "dev", "--extra", "teacher",
+         "--constraint", LOCK, "--output-file", DEV_LOCK])
     requirements()
 
 
 def requirements() -> None:
     """binder/requirements.txt and requirements/colab.txt, derived from the lock."""
-    run([setup(), "scripts/make_requirements.py"])
+    run([setup_dev(), "scripts/make_requirements.py"])
 
 
-COMMANDS = {"setup": setup, "lab": lab, "test": test, "test-browser": test_browser,
-            "lint": lint, "unit": unit,
+COMMANDS = {"setup": setup, "setup-dev": setup_dev, "lab": lab, "test": test,
+            "test-browser": test_browser, "lint": lint, "unit": unit,
             "notebooks": notebooks, "platforms": platforms, "lock": lock,
             "requirements": requirements}
 

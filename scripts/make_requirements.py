@@ -2,11 +2,16 @@
 
 - ``binder/requirements.txt``: mybinder.org gives 2 GB of RAM and no GPU, so the CUDA
   build of torch (and the nvidia-* / triton wheels it pulls in) would only make the
-  image huge. Every Linux pin of the lock, with torch and torchvision as CPU builds.
-- ``requirements/colab.txt``: Colab brings its own torch (built for its GPU) and its own
-  Jupyter kernel. What mmlearn needs at run time, at the lock's versions, minus those,
-  minus pytorch-lightning (taming-transformers asks for it; mmlearn uses only
-  ``taming.modules``). The Colab cell installs it with ``pip install --no-deps``.
+  image huge. Every Linux pin of the learners' lock, with torch and torchvision as CPU
+  builds.
+- ``requirements/colab.txt``: Colab has already imported numpy and PIL when the first
+  cell runs, and a package replaced after its import breaks the running kernel (Pillow's
+  "_imaging extension was built for another version"). So Colab gets only what it lacks:
+  mmlearn's run-time dependencies, at the lock's versions, minus every package in Colab's
+  published list (``requirements/colab-preinstalled.txt``), minus pytorch-lightning
+  (taming-transformers asks for it; mmlearn uses only ``taming.modules``). The Colab cell
+  installs it with ``pip install --no-deps``; tests/test_colab_requirements.py checks that
+  Colab's own versions satisfy every range mmlearn and these packages declare.
 
 The lock file stays the one place to change a version. Run in the course venv
 (``make requirements``); ``--check`` only says whether the files are up to date.
@@ -26,13 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements-lock.txt"
 BINDER = ROOT / "binder" / "requirements.txt"
 COLAB = ROOT / "requirements" / "colab.txt"
+COLAB_PREINSTALLED = ROOT / "requirements" / "colab-preinstalled.txt"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_ONLY_PREFIXES = ("nvidia-", "cuda-", "triton")
 CPU_BUILDS = ("torch", "torchvision")
-# Colab's own: replacing these would swap its GPU torch or break its running kernel.
-COLAB_KEEPS = {"torch", "torchvision", "pytorch-lightning", "ipython", "ipykernel",
-               "jupyter-client", "jupyter-core", "traitlets", "tornado", "pyzmq",
-               "matplotlib-inline", "prompt-toolkit", "pygments", "setuptools", "pip"}
+# taming-transformers asks for Lightning, which mmlearn never imports (taming.modules only).
+NOT_NEEDED = {"pytorch-lightning"}
 
 
 def header(target: str) -> list[str]:
@@ -54,13 +58,29 @@ def binder_requirements(lock_text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def runtime_closure(root: str = "mmlearn") -> set[str]:
-    """Names of the packages ``root`` needs at run time (no extras), read from the venv."""
+def colab_preinstalled(text: str | None = None) -> dict[str, str]:
+    """Colab's packages, name -> version ("" where Colab installed it from a URL)."""
+    text = COLAB_PREINSTALLED.read_text() if text is None else text
+    packages = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            packages[canonicalize_name(name)] = version
+    return packages
+
+
+def runtime_closure(root: str = "mmlearn", present: frozenset = frozenset()) -> set[str]:
+    """Names of the packages ``root`` needs at run time (no extras), read from the venv.
+
+    A package in ``present`` is taken as there already, with what it needs.
+    """
     environment = marker_environment("linux-x86_64")
     needed, todo = set(), [root]
     while todo:
         name = canonicalize_name(todo.pop())
-        if name in needed or name in COLAB_KEEPS or name.startswith(CUDA_ONLY_PREFIXES):
+        if (name in needed or name in present or name in NOT_NEEDED
+                or name.startswith(CUDA_ONLY_PREFIXES)):
             continue
         needed.add(name)
         try:
@@ -75,8 +95,8 @@ def runtime_closure(root: str = "mmlearn") -> set[str]:
 
 
 def colab_requirements(lock_text: str) -> str:
-    needed = runtime_closure()
-    lines = header("Colab, keeping Colab's torch and kernel")
+    needed = runtime_closure(present=frozenset(colab_preinstalled()))
+    lines = header("Colab: only what Colab lacks")
     lines += [pin for pin in linux_pins(lock_text)
               if canonicalize_name(pin.partition("==")[0]) in needed]
     return "\n".join(lines) + "\n"

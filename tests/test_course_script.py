@@ -104,11 +104,3 @@ def test_binder_and_colab_requirements_follow_the_lock_file():
     result = subprocess.run([sys.executable, str(ROOT / "scripts/make_requirements.py"),
                              "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_colab_keeps_its_torch_and_skips_lightning():
-    names = {line.split("==")[0] for line in
-             (ROOT / "requirements/colab.txt").read_text().splitlines()
-             if not line.startswith("#")}
-    assert {"open-clip-torch", "taming-transformers", "numpy"} <= names
-    assert not names & {"torch", "torchvision", "pytorch-lightning", "ipykernel", "triton"}
