@@ -3,6 +3,7 @@
     python scripts/course.py lab     build .venv from the lock file (first time), start JupyterLab
     python scripts/course.py test    lint, unit tests, every notebook under nbval, platform check
     python scripts/course.py test-browser   the widget lessons in JupyterLab, headless Chromium
+    python scripts/course.py places  Colab, a GPU and Binder simulated (CI; Binder needs root)
 
 Two environments. ``.venv`` is the learners': mmlearn's dependencies and JupyterLab, from
 requirements-lock.txt, and nothing else (Binder and conda install the same). ``.venv-dev``
@@ -172,6 +173,33 @@ def notebooks() -> None:
         env={**OFFLINE, "MPLBACKEND": "Agg"})
 
 
+def notebooks_on_accelerator(*notebook_paths: str) -> subprocess.Popen:
+    """nbval over the lessons with an emulated CUDA device (tests/accelerator): started, not
+    waited for. Every tensor the lessons move to the "GPU" stays on the CPU but is tagged,
+    and PyTorch's own device-mismatch error is raised where tagged and untagged ones meet."""
+    command = [setup_dev(), "-m", "pytest", *NBVAL_FLAGS, *(notebook_paths or ["notebooks"])]
+    env = {**os.environ, **OFFLINE, "MPLBACKEND": "Agg",
+           "IPYTHONDIR": str(ROOT / "tests" / "accelerator" / "ipython")}
+    print("$ IPYTHONDIR=tests/accelerator/ipython " + " ".join(map(str, command)), flush=True)
+    return subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
+
+
+def places() -> None:
+    """The places learners run the course, simulated: Colab, a GPU, Binder (CI runs this).
+
+    The Colab simulation first (it downloads Colab's torch once); then Binder's group,
+    which holds one CPU, side by side with the accelerator run on the other.
+    """
+    python = setup_dev()
+    run([python, "tests/places/colab.py"], env=OFFLINE)
+    accelerator = notebooks_on_accelerator()
+    binder = subprocess.run([str(python), "tests/places/binder.py"], cwd=ROOT).returncode
+    failed = [name for name, code in (("Binder", binder), ("accelerator", accelerator.wait()))
+              if code != 0]
+    if failed:
+        raise SystemExit(f"simulation failed: {', '.join(failed)}")
+
+
 def platforms() -> None:
     """Every platform a learner brings can install the lock (pip dry runs; needs the index)."""
     run([setup_dev(), "scripts/check_platforms.py", LOCK])
@@ -206,7 +234,7 @@ def requirements() -> None:
 
 
 COMMANDS = {"setup": setup, "setup-dev": setup_dev, "lab": lab, "test": test,
-            "test-browser": test_browser, "lint": lint, "unit": unit,
+            "test-browser": test_browser, "lint": lint, "unit": unit, "places": places,
             "notebooks": notebooks, "platforms": platforms, "lock": lock,
             "requirements": requirements}
 
