@@ -151,6 +151,23 @@ def record_sha256(filename: str) -> str:
     return digest
 
 
+def ship(checkpoint: dict, path: str | Path) -> str | None:
+    """Save a checkpoint; if ``path`` is a shipped file, record its sha256 and re-read it.
+
+    Every training script saves through this. A path counts as shipped when it resolves
+    into ``WEIGHTS_DIR``, however it was written (relative, with ``..``, through a link),
+    so retraining can never leave a shipped file whose recorded sha256 is stale. Returns
+    the sha256 recorded, or None for a file elsewhere.
+    """
+    save_checkpoint(checkpoint, path)
+    path = Path(path).resolve()
+    if path.parent != WEIGHTS_DIR.resolve():
+        return None
+    digest = record_sha256(path.name)
+    load_checkpoint(shipped_path(path.name))  # the next load checks exactly this
+    return digest
+
+
 def half_precision(state_dict: dict) -> dict:
     """A copy of a state dict with floating tensors in fp16: half the bytes to ship."""
     return {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}

@@ -20,7 +20,7 @@ import time
 import torch
 
 from mmlearn import train
-from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_checkpoint
+from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, ship
 
 WEIGHTS_FILE = "clip_shapeworld.safetensors"
 # the same recipe with TrainConfig(augment=True):
@@ -69,13 +69,9 @@ def main() -> None:
           f"{args.n_test} test images each: seen {scores['seen']:.3f}, "
           f"unseen {scores['unseen']:.3f}")
 
-    save_checkpoint(half_precision(model.state_dict()), args.out)
+    digest = ship(half_precision(model.state_dict()), args.out)
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB (fp16 state dict)")
-    if args.out == str(WEIGHTS_DIR / args.shipped):
-        digest = record_sha256(args.shipped)
-        print(f"wrote {args.out}, sha256 {digest} (recorded in SHA256SUMS)")
-    else:
-        print(f"wrote {args.out}")
+    print(f"wrote {args.out}" + (f", sha256 {digest} (recorded in SHA256SUMS)" if digest else ""))
     print(f"total run time {time.perf_counter() - start:.0f} s")
 
 

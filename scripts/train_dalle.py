@@ -30,7 +30,7 @@ import time
 import torch
 
 from mmlearn import dalle, evaluation
-from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, record_sha256, save_checkpoint
+from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, ship
 from mmlearn.config import seed_everything
 from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
@@ -122,11 +122,11 @@ def main() -> None:
         print(f"{len(data)} images tokenized in {time.perf_counter() - start:.0f} s; model "
               f"{dalle.parameter_count(model):,} parameters, {model.config}", flush=True)
         train(model, text, image, args)
-        save_checkpoint(dalle.checkpoint_dict(model), args.out)
+        digest = ship(dalle.checkpoint_dict(model), args.out)
         print(f"training done in {time.perf_counter() - start:.0f} s; wrote {args.out} "
               f"({os.path.getsize(args.out) / 1e6:.2f} MB)")
-        if args.out == str(WEIGHTS_DIR / dalle.COURSE_WEIGHTS):
-            print(f"sha256 {record_sha256(dalle.COURSE_WEIGHTS)}")
+        if digest:
+            print(f"sha256 {digest} (recorded in SHA256SUMS)")
         # evaluate the weights as shipped (fp16)
         model = dalle.dalle_from_checkpoint(load_checkpoint(args.out), "cpu")
     from mmlearn.clip import COURSE_MODEL, load_clip

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2 as v2
 
 from mmlearn import judge
-from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, record_sha256, save_checkpoint
+from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, ship
 from mmlearn.config import seed_everything
 from mmlearn.shapes import COLORS, SHAPES, ShapeWorld
 from mmlearn.vqgan import load_course_vqgan, to_unit_range, to_vqgan_range
@@ -177,11 +177,8 @@ def main() -> None:
     shipped = half_precision(model.state_dict())
     model.load_state_dict({k: v.float() for k, v in shipped.items()})  # measure what ships
     report(model, args, generator)
-    save_checkpoint(shipped, args.out)
-    if args.out == str(WEIGHTS_DIR / judge.JUDGE_WEIGHTS):
-        print(f"wrote {args.out}, sha256 {record_sha256(judge.JUDGE_WEIGHTS)}")
-    else:
-        print(f"wrote {args.out}")
+    digest = ship(shipped, args.out)
+    print(f"wrote {args.out}" + (f", sha256 {digest} (recorded in SHA256SUMS)" if digest else ""))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import time
 import torch
 
 from mmlearn import evaluation, unclip
-from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, record_sha256, save_checkpoint
+from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, ship
 from mmlearn.config import seed_everything
 from mmlearn.shapes import ShapeWorld
 
@@ -119,14 +119,14 @@ def main() -> None:
         config.history = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                           "train_images": len(pairs["latents"]), "seed": args.seed,
                           "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4)}
-        save_checkpoint(unclip.decoder_checkpoint(ema, config), decoder_path)
-        save_checkpoint(unclip.prior_checkpoint(prior), prior_path)
+        digests = {decoder_path: ship(unclip.decoder_checkpoint(ema, config), decoder_path),
+                   prior_path: ship(unclip.prior_checkpoint(prior), prior_path)}
         print(f"training done in {time.perf_counter() - start:.0f} s; "
               f"decoder {os.path.getsize(decoder_path) / 1e6:.2f} MB, "
               f"prior {os.path.getsize(prior_path) / 1e6:.2f} MB", flush=True)
-        if os.path.abspath(args.out_dir) == os.path.abspath(WEIGHTS_DIR):
-            for name in (unclip.DECODER_WEIGHTS, unclip.PRIOR_WEIGHTS):
-                print(f"sha256 {name} {record_sha256(name)}")
+        for path, digest in digests.items():
+            if digest:
+                print(f"sha256 {os.path.basename(path)} {digest} (recorded in SHA256SUMS)")
     # evaluate the weights as written (fp16)
     unet, config = unclip.decoder_from_checkpoint(load_checkpoint(decoder_path))
     prior = unclip.prior_from_checkpoint(load_checkpoint(prior_path))

@@ -44,8 +44,7 @@ from mmlearn.checkpoints import (
     WEIGHTS_DIR,
     half_precision,
     load_checkpoint,
-    record_sha256,
-    save_checkpoint,
+    ship,
 )
 from mmlearn.config import seed_everything
 from mmlearn.optim import set_learning_rate, warmup_cosine
@@ -190,10 +189,10 @@ def main() -> None:
     check_set = ShapeWorld(200, "test_seen", seed=args.seed + 1, max_objects=args.max_objects)
     train(model, train_set.images, check_set.images, args)
     model.eval()
-    save_checkpoint(half_precision(model.state_dict()), args.out)
+    digest = ship(half_precision(model.state_dict()), args.out)
     print(f"training done in {time.perf_counter() - start:.0f} s; wrote {args.out}")
-    if args.out == str(WEIGHTS_DIR / COURSE_WEIGHTS):
-        print(f"sha256 {record_sha256(COURSE_WEIGHTS)}")
+    if digest:
+        print(f"sha256 {digest} (recorded in SHA256SUMS)")
     # Evaluate the weights as shipped (fp16), on images the model never saw.
     model.load_state_dict(load_checkpoint(args.out))
     for split in ("test_seen", "test_unseen"):

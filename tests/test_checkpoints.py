@@ -94,3 +94,30 @@ def test_weights_are_read_in_one_place():
                if re.search(r"torch\.load\(", re.sub(r"``.*?``", "", p.read_text()))
                and p.name != "checkpoints.py"]
     assert callers == []
+
+
+def test_ship_records_the_sha256_however_the_path_is_written(tmp_path, monkeypatch):
+    """A relative or roundabout path to a shipped file is still the shipped file."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", weights)
+    monkeypatch.setattr(checkpoints, "SUMS_FILE", weights / "SHA256SUMS")
+    monkeypatch.chdir(tmp_path)
+    assert checkpoints.ship({"w": torch.ones(2)}, "weights/model.safetensors")
+    digest = checkpoints.ship({"w": torch.zeros(2)}, "weights/../weights/model.safetensors")
+    assert digest == checkpoints.recorded_sha256("model.safetensors")
+    loaded = checkpoints.load_checkpoint(checkpoints.shipped_path("model.safetensors"))
+    assert torch.equal(loaded["w"], torch.zeros(2))
+    assert checkpoints.ship({"w": torch.ones(2)}, tmp_path / "elsewhere.safetensors") is None
+    assert checkpoints.recorded_sha256("elsewhere.safetensors") is None
+
+
+def test_every_training_script_saves_through_ship():
+    """A script that saves with save_checkpoint and compares path strings (as they once
+    did) overwrote shipped weights without recording their sha256 when given a relative path."""
+    scripts = sorted((Path(checkpoints.__file__).parents[1] / "scripts").glob("train_*.py"))
+    assert len(scripts) >= 5
+    for script in scripts:
+        text = script.read_text()
+        assert "save_checkpoint(" not in text and "record_sha256(" not in text, script.name
+        assert "ship(" in text, script.name
