@@ -8,6 +8,11 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+# nbval starts each kernel in its notebook's folder: a relative IPYTHONDIR (such as
+# tests/accelerator/ipython, the emulated GPU) would point nowhere there, silently.
+if os.environ.get("IPYTHONDIR"):
+    os.environ["IPYTHONDIR"] = os.path.abspath(os.environ["IPYTHONDIR"])
+
 _seconds: dict[str, float] = defaultdict(float)
 _peak_mb: dict[str, float] = defaultdict(float)
 

@@ -274,6 +274,8 @@ def dalle_loss(model: TinyDalle, text: torch.Tensor, image: torch.Tensor, pad_id
     the image; predicting the caption too is a cheap extra signal. Padding is not a
     word, so it is never a text target. ``image`` holds all image tokens [B, 64].
     """
+    device = next(model.parameters()).device
+    text, image = text.to(device), image.to(device)  # a batch of the data: to the model
     text_logits, image_logits = model(text, image[:, :-1])
     text_loss = F.cross_entropy(text_logits.flatten(0, 1), text[:, 1:].flatten(),
                                 ignore_index=pad_id)

@@ -205,6 +205,19 @@ class TinyUNet(nn.Module):
         return self.head(h)
 
 
+def draw(random, *args, generator: torch.Generator | None = None,
+         device: torch.device | str | None = None, **kwargs) -> torch.Tensor:
+    """``random(*args)`` (torch.randn, torch.rand, torch.randint) drawn from ``generator``
+    on the generator's own device, then moved to ``device``.
+
+    PyTorch draws on a GPU only with a GPU generator; drawing where the generator is
+    lets a CPU generator (``torch.Generator().manual_seed(0)``) seed work on any device,
+    with the same numbers as on the CPU.
+    """
+    home = generator.device if generator is not None else device
+    return random(*args, generator=generator, device=home, **kwargs).to(device)
+
+
 def drop_condition(model: TinyUNet, cond: torch.Tensor, p_uncond: float,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Replace each row of ``cond`` by the model's null condition with probability ``p_uncond``.
@@ -212,7 +225,7 @@ def drop_condition(model: TinyUNet, cond: torch.Tensor, p_uncond: float,
     This is all classifier-free guidance needs in training: the same network learns the
     unconditional model on the dropped rows, for free.
     """
-    drop = torch.rand(len(cond), generator=generator, device=cond.device) < p_uncond
+    drop = draw(torch.rand, len(cond), generator=generator, device=cond.device) < p_uncond
     return torch.where(drop[:, None], model.null_condition.expand_as(cond), cond)
 
 
@@ -230,11 +243,16 @@ def diffusion_loss(model: TinyUNet, x0: torch.Tensor, cond: torch.Tensor | None,
     network handles all noise levels with targets of one size (Ho et al. found it
     trains better). The random draws (t, noise, dropped conditions) come from
     ``generator``, in that order, so a fixed seed gives a fixed loss. Pass ``t`` to choose
-    the times yourself (see ``unclip.decoder_loss``); by default they are uniform.
+    the times yourself (see ``unclip.decoder_loss``); by default they are uniform. The
+    inputs go to the model's device.
     """
+    device = next(model.parameters()).device
+    x0 = x0.to(device)
+    cond = None if cond is None else cond.to(device)
     if t is None:
-        t = torch.randint(schedule.steps, (len(x0),), generator=generator, device=x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+        t = draw(torch.randint, schedule.steps, (len(x0),), generator=generator, device=device)
+    t = t.to(device)
+    noise = draw(torch.randn, x0.shape, generator=generator, device=device)
     if cond is not None and p_uncond > 0:
         cond = drop_condition(model, cond, p_uncond, generator)
     return F.mse_loss(model(add_noise(x0, t, noise, schedule), t, cond), noise)
@@ -339,7 +357,8 @@ def sample(model: TinyUNet, cond: torch.Tensor | None, shape: tuple[int, ...],
     if batch is None:
         raise ValueError("Without a condition, say how many samples: n=...")
     device = next(model.parameters()).device
-    x = (torch.randn((batch, *shape), generator=generator, device=device) if noise is None
+    cond = None if cond is None else cond.to(device)
+    x = (draw(torch.randn, (batch, *shape), generator=generator, device=device) if noise is None
          else noise.to(device))
     times = sampling_times(schedule, steps)
     for i, t_now in enumerate(times):
@@ -349,7 +368,7 @@ def sample(model: TinyUNet, cond: torch.Tensor | None, shape: tuple[int, ...],
         if sampler == "ddim":
             x = ddim_step(x, eps, t, t_prev, schedule, clip_x0)
         else:
-            noise = torch.randn(x.shape, generator=generator, device=device)
+            noise = draw(torch.randn, x.shape, generator=generator, device=device)
             x = ddpm_step(x, eps, t, t_prev, schedule, noise, clip_x0)
         if frames is not None:
             frames.append(x.clone())

@@ -143,8 +143,8 @@ def batch_loss(model, data, batch: torch.Tensor, tokens: torch.Tensor,
     ``tokens`` holds the tokenized captions of the whole data set.
     """
     pictures = augment_views(data.images[batch]) if augment else data.images[batch]
-    images = zeroshot.to_model_input(pictures, model)
-    image_features, text_features, logit_scale = model(images, tokens[batch])
+    images = zeroshot.to_model_input(pictures, model)  # on the model's device
+    image_features, text_features, logit_scale = model(images, tokens[batch].to(images.device))
     if targets == "diagonal":
         return losses.clip_loss(image_features, text_features, logit_scale)
     if targets == "same_caption":

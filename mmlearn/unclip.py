@@ -63,20 +63,23 @@ def image_embeddings(clip, images: torch.Tensor, batch_size: int = 500) -> torch
 
 @torch.no_grad()
 def vqgan_latents(vqgan, images: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
-    """uint8 images -> the VQGAN's quantised latent grids [N, embed_dim, 8, 8] (code vectors)."""
+    """uint8 images -> the VQGAN's quantised latent grids [N, embed_dim, 8, 8] (code vectors),
+    computed on the VQGAN's device, returned on the CPU."""
     from mmlearn.vqgan import to_vqgan_range
 
-    return torch.cat([vqgan.encode(to_vqgan_range(chunk.float() / 255))[0]
+    device = vqgan.codebook.device
+    return torch.cat([vqgan.encode(to_vqgan_range(chunk.to(device).float() / 255))[0].cpu()
                       for chunk in images.split(batch_size)])
 
 
 @torch.no_grad()
 def decode_latents(vqgan, latents: torch.Tensor) -> torch.Tensor:
-    """Latent grids -> uint8 pictures: snap each position to its nearest code, then decode."""
+    """Latent grids -> uint8 pictures on the CPU: snap each position to its nearest code,
+    then decode (on the VQGAN's device)."""
     from mmlearn.vqgan import to_unit_range
 
-    codes = vqgan.nearest_codes(latents)
-    return (to_unit_range(vqgan.decode_indices(codes)) * 255).round().byte()
+    codes = vqgan.nearest_codes(latents.to(vqgan.codebook.device))
+    return (to_unit_range(vqgan.decode_indices(codes)) * 255).round().byte().cpu()
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, weights) -> torch.Tensor:
@@ -115,7 +118,8 @@ class PriorMLP(nn.Module):
 
 def prior_loss(prior: PriorMLP, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """1 - cosine between the predicted and the true (unit) image embedding, averaged."""
-    return (1 - (prior(text) * image).sum(-1)).mean()
+    device = next(prior.parameters()).device
+    return (1 - (prior(text.to(device)) * image.to(device)).sum(-1)).mean()
 
 
 def train_prior(prior: PriorMLP, text: torch.Tensor, image: torch.Tensor, steps: int = 1500,
@@ -182,7 +186,8 @@ def decoder_loss(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.Te
     times, gain 1 and lr 2e-3 (gain 8 alone: still 0 of 16).
     """
     if config.cond_noise > 0:
-        jitter = torch.randn(cond.shape, generator=generator) * config.cond_noise
+        jitter = diffusion.draw(torch.randn, cond.shape, generator=generator,
+                                device=cond.device) * config.cond_noise
         cond = F.normalize(cond + jitter, dim=-1)
     t = None
     if config.noisy_times:
@@ -259,10 +264,11 @@ class UnCLIP:
 
     @torch.no_grad()
     def text_to_image_embedding(self, prompts: list[str]) -> torch.Tensor:
-        """Prompts -> CLIP text embeddings -> the prior's image embeddings [N, D]."""
+        """Prompts -> CLIP text embeddings -> the prior's image embeddings [N, D], on the CPU."""
         if self.prior is None:
             raise ValueError("This UnCLIP has no prior; give image embeddings to decode().")
-        return self.prior(self.clip.encode_texts(list(prompts)))
+        device = next(self.prior.parameters()).device
+        return self.prior(self.clip.encode_texts(list(prompts)).to(device)).cpu()
 
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, n: int = 8, scale: float = 3.0,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlearn import checks
-from mmlearn.clip import input_size, normalize
+from mmlearn.clip import input_size, model_device, normalize
 from mmlearn.shapes import with_articles
 
 
@@ -50,14 +50,15 @@ def to_model_input(images: torch.Tensor, model) -> torch.Tensor:
     """uint8 images (N x 3 x H x W, e.g. ``ShapeWorld(...).images``) -> the model's input.
 
     Scales to [0, 1], resizes to the model's image size if needed (bicubic, like
-    open_clip's preprocess) and normalises with the model's mean and std. For 32 px
-    ShapeWorld images and the course CLIP this equals ``preprocess(pil_image)`` exactly.
+    open_clip's preprocess) and normalises with the model's mean and std, on the model's
+    device (a GPU, if the model is there). For 32 px ShapeWorld images and the course CLIP
+    this equals ``preprocess(pil_image)`` exactly.
     """
     if images.ndim != 4 or images.dtype != torch.uint8:
         raise ValueError("images must be a uint8 tensor N x 3 x H x W "
                          "(e.g. ShapeWorld(...).images).")
     size = input_size(model)
-    x = images.float() / 255
+    x = images.to(model_device(model)).float() / 255
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
     return normalize(x, model)
@@ -66,15 +67,17 @@ def to_model_input(images: torch.Tensor, model) -> torch.Tensor:
 @torch.no_grad()
 def build_classifier(model, tokenizer, classnames: Sequence[str],
                      templates: Sequence[str | Callable[[str], str]] = PLAIN_TEMPLATES,
-                     device: str | torch.device = "cpu") -> torch.Tensor:
+                     device: str | torch.device | None = None) -> torch.Tensor:
     """Classifier weights, ``[embed_dim, n_classes]``: one unit-length column per class.
 
     Each template is a format string (``"a photo of a {}"``) or a function of the class
     name. A class's column is the mean of its normalised prompt embeddings, normalised
     again - the same recipe (and the same numbers) as open_clip's
-    ``build_zero_shot_classifier``.
+    ``build_zero_shot_classifier``. The tokens go to ``device``, by default the model's,
+    and the classifier comes back on it.
     """
     classnames, templates = _check_classes(classnames, templates, "classnames")
+    device = model_device(model) if device is None else device
     columns = []
     for classname in classnames:
         tokens = tokenizer(_prompts(classname, templates)).to(device)
@@ -86,12 +89,17 @@ def build_classifier(model, tokenizer, classnames: Sequence[str],
 @torch.no_grad()
 def predict_proba(model, images: torch.Tensor, classifier: torch.Tensor,
                   batch_size: int = 512) -> torch.Tensor:
-    """Class probabilities for preprocessed images: softmax(logit_scale * cosine similarity)."""
+    """Class probabilities for preprocessed images: softmax(logit_scale * cosine similarity).
+
+    Each batch runs on the model's device; the probabilities (N x C) come back on the CPU.
+    """
+    device = model_device(model)
     probabilities = []
     for start in range(0, len(images), batch_size):
-        features = F.normalize(model.encode_image(images[start:start + batch_size]), dim=-1)
-        logits = model.logit_scale.exp() * features @ classifier.to(features.dtype)
-        probabilities.append(logits.softmax(dim=-1))
+        features = F.normalize(model.encode_image(images[start:start + batch_size].to(device)),
+                               dim=-1)
+        logits = model.logit_scale.exp() * features @ classifier.to(device, features.dtype)
+        probabilities.append(logits.softmax(dim=-1).cpu())
     return torch.cat(probabilities)
 
 
@@ -101,10 +109,9 @@ def accuracy(model, tokenizer, images: torch.Tensor, labels: torch.Tensor,
     """Top-1 zero-shot accuracy on preprocessed images with integer labels into ``classnames``."""
     if len(images) != len(labels):
         raise ValueError(f"images and labels differ in length ({len(images)} vs {len(labels)}).")
-    device = next(model.parameters()).device
-    classifier = build_classifier(model, tokenizer, classnames, templates, device=device)
-    predictions = predict_proba(model, images.to(device), classifier).argmax(dim=-1)
-    return (predictions.cpu() == labels.cpu()).float().mean().item()
+    classifier = build_classifier(model, tokenizer, classnames, templates)
+    predictions = predict_proba(model, images, classifier).argmax(dim=-1)
+    return (predictions == labels.cpu()).float().mean().item()
 
 
 def dataset_accuracy(model, tokenizer, dataset, classnames: Sequence[str] | None = None,
@@ -188,8 +195,11 @@ def top_labels(probabilities: torch.Tensor, labels: Sequence[str], k: int = 3) -
 
 def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor,
                      n_classes: int) -> torch.Tensor:
-    """Counts: entry ``[t, p]`` is how many images of true class t were predicted as p."""
+    """Counts: entry ``[t, p]`` is how many images of true class t were predicted as p.
+
+    On the CPU, whatever device the predictions come from.
+    """
     matrix = torch.zeros(n_classes, n_classes, dtype=torch.long)
-    matrix.index_put_((targets.long(), predictions.long()),
+    matrix.index_put_((targets.long().cpu(), predictions.long().cpu()),
                       torch.ones(len(targets), dtype=torch.long), accumulate=True)
     return matrix
