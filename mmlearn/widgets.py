@@ -5,6 +5,10 @@ it works with any model. A demo has one output area, below its controls, that ho
 the current result from the start. Widgets only render in a live Jupyter front end; on
 GitHub, in a notebook opened before it was run, or in a script they show nothing, so
 the cell's output also carries a PNG of the first result and a line of text for them.
+
+They work with ipywidgets 8 and with ipywidgets 7, which Google Colab ships (7.7.1) and
+whose front end does not support 8: the two differ here only in how an upload is kept
+(``_uploaded_file``) and how a widget's display data is got (``_widget_bundle``).
 """
 
 import base64
@@ -33,16 +37,32 @@ def parse_labels(text: str) -> list[str]:
     return labels
 
 
-def _uploaded_image(upload: widgets.FileUpload) -> Image.Image | None:
-    """The image a learner uploaded, as RGB, or None (ipywidgets 8 keeps a tuple of files)."""
+def _uploaded_file(upload: widgets.FileUpload) -> tuple[str, bytes] | None:
+    """The last file a learner uploaded, as (name, content), or None before any upload.
+
+    ipywidgets 8 keeps a tuple of dicts (name, type, size, content as a memoryview,
+    last_modified); ipywidgets 7, which Google Colab ships (7.7.1), keeps a dict
+    ``{name: {"metadata": {...}, "content": bytes}}``. This reads either.
+    """
     if not upload.value:
         return None
-    content = upload.value[-1]["content"]
-    name = upload.value[-1].get("name", "")
+    if isinstance(upload.value, dict):  # ipywidgets 7
+        name, file = list(upload.value.items())[-1]
+    else:  # ipywidgets 8
+        name, file = upload.value[-1].get("name", ""), upload.value[-1]
+    return name, bytes(file["content"])
+
+
+def _uploaded_image(upload: widgets.FileUpload) -> tuple[str, Image.Image] | None:
+    """The last uploaded file's name and picture, as RGB, or None before any upload."""
+    file = _uploaded_file(upload)
+    if file is None:
+        return None
+    name, content = file
     try:
-        with Image.open(io.BytesIO(bytes(content))) as image:
+        with Image.open(io.BytesIO(content)) as image:
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            return name, to_rgb(ImageOps.exif_transpose(image))
     except Exception:  # anything PIL cannot read is the learner's file, not a bug
         raise BadImageError(f"Could not read the uploaded file {name} as a picture: choose a "
                             f"PNG or JPEG file.") from None
@@ -85,14 +105,14 @@ class ZeroShotDemo:
 
     def _uploaded(self, _change=None) -> None:
         try:
-            image = _uploaded_image(self.upload)
+            uploaded = _uploaded_image(self.upload)
         except BadImageError as error:
             self.render(problem=str(error))
             return
-        if image is None:
+        if uploaded is None:
             return
-        name = f"uploaded: {self.upload.value[-1].get('name', 'picture')}"
-        self.images[name] = image
+        name = f"uploaded: {uploaded[0] or 'picture'}"
+        self.images[name] = uploaded[1]
         self._adding_upload = True  # new options reset the selection: don't draw that
         try:
             if name not in self.picker.options:
@@ -211,11 +231,24 @@ def search_result(search: Callable[[str], plt.Figure], query: str) -> plt.Figure
 def _display_with_fallback(view: widgets.Widget, text: str, png: bytes | None) -> None:
     """Show ``view``; where widgets cannot be drawn (GitHub, a notebook opened unrun) the
     saved cell shows ``png`` and ``text`` instead of a raw ``VBox(children=...)``."""
-    bundle = view._repr_mimebundle_()
+    bundle = _widget_bundle(view)
     bundle["text/plain"] = text
     if png is not None:
         bundle["image/png"] = base64.b64encode(png).decode("ascii")
     display(bundle, raw=True)
+
+
+def _widget_bundle(view: widgets.Widget) -> dict:
+    """The display data that draws ``view`` in a Jupyter front end.
+
+    ipywidgets 8 gives it (``_repr_mimebundle_``); ipywidgets 7 (Colab's 7.7.1) has only
+    ``_ipython_display_``, which displays at once, so the same bundle is built here.
+    """
+    if callable(getattr(view, "_repr_mimebundle_", None)):  # ipywidgets 8
+        return view._repr_mimebundle_()
+    return {"application/vnd.jupyter.widget-view+json": {
+                "version_major": 2, "version_minor": 0, "model_id": view.model_id},
+            "text/plain": repr(view)}
 
 
 def figure_png(fig: plt.Figure) -> bytes:

@@ -1,8 +1,19 @@
-"""The demos: labels are parsed with clear errors, and each demo draws a plain result first."""
+"""The demos: labels are parsed with clear errors, and each demo draws a plain result first.
 
-import datetime
+They run on ipywidgets 8 (the venv's) and on 7.7.1 (Google Colab's), each with its own
+upload format. To run them on 7.7.1, put it first on the path; MMLEARN_IPYWIDGETS_MAJOR
+makes the run check which one it got, so a wrong PYTHONPATH cannot test 8 twice:
+
+    .venv/bin/python -m pip install --no-deps --upgrade --target build/ipywidgets7 \
+        ipywidgets==7.7.1 ipython_genutils==0.2.0
+    MMLEARN_IPYWIDGETS_MAJOR=7 PYTHONPATH=build/ipywidgets7 MMLEARN_OFFLINE=1 \
+        HF_HUB_OFFLINE=1 MPLBACKEND=Agg .venv/bin/python -m pytest tests/test_widgets.py
+"""
+
 import io
+import os
 
+import ipywidgets
 import matplotlib
 import pytest
 from PIL import Image
@@ -11,6 +22,17 @@ from mmlearn import widgets
 from mmlearn.images import BadImageError
 
 matplotlib.use("Agg")
+IPYWIDGETS_MAJOR = int(ipywidgets.__version__.split(".")[0])
+# ipywidgets 7 makes its comms with ipykernel's old Comm class, which ipykernel 7 deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:The `ipykernel.comm.Comm` class:DeprecationWarning")
+
+
+def test_the_ipywidgets_version_asked_for_is_the_one_tested():
+    assert IPYWIDGETS_MAJOR in (7, 8), ipywidgets.__version__
+    asked = os.environ.get("MMLEARN_IPYWIDGETS_MAJOR")
+    assert asked in (None, "", str(IPYWIDGETS_MAJOR)), (
+        f"MMLEARN_IPYWIDGETS_MAJOR={asked}, but ipywidgets {ipywidgets.__version__} was "
+        f"imported from {ipywidgets.__file__}: check PYTHONPATH")
 
 
 def test_labels_are_split_and_trimmed():
@@ -34,18 +56,20 @@ def test_zero_shot_demo_prints_the_prediction_without_a_widget_front_end(capsys)
     assert "prediction: red (0.90)" in capsys.readouterr().out
 
 
-class _FakeUpload:
-    def __init__(self, name, content):
-        self.value = ({"name": name, "content": memoryview(content)},)
+class _FakeUpload:  # a FileUpload's value, in either version's format
+    def __init__(self, name, content, major):
+        self.value = ({name: {"metadata": {"name": name}, "content": content}} if major == 7
+                      else ({"name": name, "content": memoryview(content)},))
 
 
-def test_an_uploaded_image_is_read_and_a_bad_upload_is_named():
+@pytest.mark.parametrize("major", [7, 8])
+def test_an_uploaded_image_is_read_and_a_bad_upload_is_named(major):
     buffer = io.BytesIO()
     Image.new("RGBA", (4, 4), (0, 0, 255, 255)).save(buffer, format="PNG")
-    image = widgets._uploaded_image(_FakeUpload("blue.png", buffer.getvalue()))
-    assert image.mode == "RGB" and image.getpixel((0, 0)) == (0, 0, 255)
+    name, image = widgets._uploaded_image(_FakeUpload("blue.png", buffer.getvalue(), major))
+    assert name == "blue.png" and image.mode == "RGB" and image.getpixel((0, 0)) == (0, 0, 255)
     with pytest.raises(BadImageError, match="notes.txt"):
-        widgets._uploaded_image(_FakeUpload("notes.txt", b"not an image"))
+        widgets._uploaded_image(_FakeUpload("notes.txt", b"not an image", major))
 
 
 def test_search_box_keeps_one_result_area_below_the_box_and_a_picture_for_static_viewers(
@@ -76,9 +100,18 @@ def test_search_box_keeps_one_result_area_below_the_box_and_a_picture_for_static
     assert set(plt.get_fignums()) == open_before   # every figure shown once, then closed
 
 
-def _file(name, content):  # one file as ipywidgets 8's FileUpload holds it
-    return {"name": name, "type": "", "size": len(content), "content": memoryview(content),
-            "last_modified": datetime.datetime(2026, 1, 1)}
+def _upload(upload, name, content):
+    """Pick a file in ``upload`` as its front end does: by the state it sends to the kernel."""
+    if IPYWIDGETS_MAJOR == 7:  # a list of metadata, a list of contents and a counter
+        upload.set_state({"metadata": [{"name": name, "type": "image/png", "size": len(content),
+                                        "lastModified": 1767225600000}],
+                          "data": [memoryview(content)], "_counter": upload._counter + 1})
+        assert isinstance(upload.value, dict) and upload.value[name]["content"] == content
+    else:  # a list of files, each with its name, metadata and content
+        upload.set_state({"value": [{"name": name, "type": "image/png", "size": len(content),
+                                     "content": memoryview(content),
+                                     "last_modified": 1767225600000}]})
+        assert isinstance(upload.value, tuple) and upload.value[-1]["content"] == content
 
 
 def test_zero_shot_demo_classifies_the_picture_chosen_last_and_names_a_bad_upload():
@@ -101,13 +134,13 @@ def test_zero_shot_demo_classifies_the_picture_chosen_last_and_names_a_bad_uploa
 
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 255)).save(buffer, format="PNG")
-    demo.upload.value = (_file("blue.png", buffer.getvalue()),)
+    _upload(demo.upload, "blue.png", buffer.getvalue())
     assert seen[-1][0] == (0, 0, 255) and demo.picker.value == "uploaded: blue.png"
     calls = len(seen)
     demo.picker.value = "red"  # a picture chosen after the upload is the one classified
     assert seen[-1][0] == (220, 30, 30) and len(seen) == calls + 1
 
-    demo.upload.value = (_file("notes.txt", b"not an image"),)
+    _upload(demo.upload, "notes.txt", b"not an image")
     assert demo.message.startswith("Could not read the uploaded file notes.txt as a picture")
     assert "BytesIO" not in demo.message and "0x" not in demo.message
     assert demo.picker.value == "red"
