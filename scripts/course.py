@@ -184,13 +184,24 @@ def notebooks_on_accelerator(*notebook_paths: str) -> subprocess.Popen:
     return subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
 
 
+def widgets_on_ipywidgets7(python: Path) -> None:
+    """mmlearn.widgets' tests with Colab's ipywidgets 7.7.1 in front of the venv's 8."""
+    target = ROOT / "build" / "ipywidgets7"
+    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade", "--target",
+         target, "ipywidgets==7.7.1", "ipython_genutils==0.2.0"])
+    run([python, "-m", "pytest", "-q", "tests/test_widgets.py"],
+        env={**OFFLINE, "MPLBACKEND": "Agg", "PYTHONPATH": str(target),
+             "MMLEARN_IPYWIDGETS_MAJOR": "7"})
+
+
 def places() -> None:
     """The places learners run the course, simulated: Colab, a GPU, Binder (CI runs this).
 
-    The Colab simulation first (it downloads Colab's torch once); then Binder's group,
-    which holds one CPU, side by side with the accelerator run on the other.
+    Colab's ipywidgets and the Colab simulation first (it downloads Colab's torch once);
+    then Binder's group, which holds one CPU, side by side with the accelerator run.
     """
     python = setup_dev()
+    widgets_on_ipywidgets7(python)
     run([python, "tests/places/colab.py"], env=OFFLINE)
     accelerator = notebooks_on_accelerator()
     binder = subprocess.run([str(python), "tests/places/binder.py"], cwd=ROOT).returncode

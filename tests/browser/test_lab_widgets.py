@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def _free_port() -> int:
 
 
 def server_python() -> Path:
-    """The Python that runs JupyterLab, and so the notebooks' kernels."""
-    return Path(sys.executable)
+    """The Python that runs JupyterLab, and so the notebooks' kernels: the learners' .venv,
+    as `make lab` uses (this test itself runs in the developers' .venv-dev)."""
+    learners = _course_script().venv_python()
+    return learners if learners.exists() else Path(sys.executable)
 
 
 def _kernel_env(major: int) -> dict:
@@ -234,6 +237,17 @@ def _run_lesson_and_type(driver, lab, notebook: str, typed: str) -> None:
         raise WidgetNotDrawn(error[:1500])
     page = driver.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in page, page[page.index("Traceback"):][:1500]
+
+
+@pytest.mark.parametrize("lab", [8], ids=["ipywidgets8"], indirect=True)
+def test_a_learners_lab_has_no_teacher_menus(lab):
+    """nbgrader's lab extension and server extensions live in the teachers' .venv-dev only."""
+    url, token, _ = lab
+    page = urllib.request.urlopen(f"{url}/lab?token={token}", timeout=30).read().decode()
+    assert "nbgrader" not in page.lower(), "the learners' JupyterLab loads nbgrader's extension"
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"{url}/formgrader?token={token}", timeout=30)
+    assert answer.value.code == 404, "the learners' server runs nbgrader's formgrader"
 
 
 @pytest.mark.parametrize("lab", [8], ids=["ipywidgets8"], indirect=True)  # 7: as lesson 03
