@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -206,6 +207,14 @@ def warn_if_cut(texts: Sequence[str], tokenizer, context_length: int, what: str)
 
 
 # ------------------------------------------------------------------------------ numbers
+
+
+def flag(value, name: str) -> bool:
+    """True or False (NumPy's bools too). Why: ``overwrite="no"`` is a true string, and
+    would replace the very file the learner meant to keep."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False; got {describe(value)}.")
+    return bool(value)
 
 
 def integer(value, name: str, minimum: int | None = None) -> int:

@@ -32,16 +32,18 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete temporaries of ``path`` left by writers that died (killed mid-save).
+TEMPORARY = re.compile(r"^\.mmlearn-(\d+)-\w+\.tmp$")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporaries in ``folder`` left by writers that died (killed mid-save).
 
     Each temporary carries its writer's process id, so one still being written by a
     live process is left alone.
     """
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\..*\.tmp$")
     removed = []
-    for candidate in path.parent.glob(f".{path.name}.*.tmp"):
-        found = pattern.match(candidate.name)
+    for candidate in folder.glob(".mmlearn-*.tmp"):
+        found = TEMPORARY.match(candidate.name)
         if found and not _process_alive(int(found.group(1))):
             with contextlib.suppress(FileNotFoundError):
                 candidate.unlink()
@@ -49,29 +51,44 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     return removed
 
 
+def _check_file_name(path: str | Path) -> Path:
+    """A path that names a file: not an existing folder, not ending in a slash."""
+    if isinstance(path, str) and path.endswith(("/", os.sep)):
+        raise ValueError(f"{path!r} ends with a slash, so it names a folder; give a file name "
+                         f"inside it, such as {os.path.join(path, 'index.npz')!r}.")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; give a file name inside it.")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator:
     """``with atomic_file(path) as f: f.write(...)``: ``path`` changes only if the block ends.
 
-    The file gets the permissions a new file normally gets (0644 under the usual umask
-    022), not the private 0600 of a temporary file.
+    The temporary has a short name of its own (``.mmlearn-PID-XXXX.tmp``), so any file name
+    the system allows can be written, and errors name ``path``, never the temporary. The
+    file gets the permissions a new file normally gets (0644 under the usual umask 022),
+    not the private 0600 of a temporary file.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a folder; give a file name inside it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
-                                     suffix=".tmp")
+    path = _check_file_name(path)
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".mmlearn-{os.getpid()}-",
+                                         suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
+    except OSError as error:  # said of the file asked for, not of the temporary
+        reason = error.strerror or str(error)
+        raise type(error)(error.errno, f"could not write {path}: {reason}") from None
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
 
 

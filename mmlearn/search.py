@@ -44,7 +44,7 @@ from mmlearn.files import atomic_file
 from mmlearn.images import BadImageError, iter_images, list_image_files, open_image, to_rgb
 
 FILE_FORMAT = "mmlearn-image-index"
-FILE_VERSION = 1
+FILE_VERSION = 2  # 2: the checksum covers the header too
 QUERIES_PER_BLOCK = 1024
 
 
@@ -317,17 +317,20 @@ class ImageIndex:
 
     # ----------------------------------------------------------------- saving and loading
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Save to one ``.npz`` file, atomically: a crash midway leaves any old file intact.
 
         The file holds the float16 vectors, the metadata as JSON, and a header with the
-        encoder's name and a sha256 of both, checked by ``load``.
+        encoder's name; a sha256 of all three is checked by ``load``. An existing file is
+        replaced only if it is a saved index (known by its header, not its name), or with
+        ``overwrite=True``: a photo or a weights file given by mistake is never lost.
         """
-        path = _check_save_path(path, len(self))
+        path = _check_save_path(path, len(self), overwrite)
         vectors = self.vectors.numpy()
         metadata = json.dumps({"items": self.items, "skipped": self.skipped}).encode()
         header = {"format": FILE_FORMAT, "version": FILE_VERSION, "encoder": self.encoder_name,
-                  "count": len(self), "dim": self.dim, "sha256": _sha256(vectors, metadata)}
+                  "count": len(self), "dim": self.dim}
+        header["sha256"] = _sha256(vectors, metadata, header)
         with atomic_file(path) as f:
             np.savez(f, vectors=vectors, metadata=np.frombuffer(metadata, dtype=np.uint8),
                      header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
@@ -380,15 +383,28 @@ def _check_exists(source: str | Path) -> None:
                          f"from {os.getcwd()}); check the spelling.")
 
 
-def _check_save_path(path: str | Path, count: int) -> Path:
-    """Where to save: a file name, not a folder; and something to save."""
+def _check_save_path(path: str | Path, count: int, overwrite: bool) -> Path:
+    """Where to save: a file name, not a folder; not someone's other file; something to save."""
     if count == 0:
         raise ValueError("The index is empty: add images before saving it.")
-    path = Path(path)
-    if path.is_dir():
+    checks.flag(overwrite, "overwrite")
+    if isinstance(path, str) and path.endswith(("/", os.sep)) or Path(path).is_dir():
         raise ValueError(f"{str(path)!r} is a folder; give a file name to save to, such as "
-                         f"{str(path / 'index.npz')!r}.")
+                         f"{os.path.join(path, 'index.npz')!r}.")
+    path = Path(path)
+    if path.exists() and not overwrite and not _is_index_file(path):
+        raise ValueError(f"{str(path)!r} exists and is not a saved index: saving would replace "
+                         f"it. Choose another name, or pass overwrite=True to replace it.")
     return path
+
+
+def _is_index_file(path: Path) -> bool:
+    """True if ``path`` holds a saved mmlearn index (of any version), read from its header."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return json.loads(archive["header"].tobytes()).get("format") == FILE_FORMAT
+    except Exception:  # anything that is not such a file, however it fails to read
+        return False
 
 
 def _short(source) -> str:
@@ -422,10 +438,14 @@ def image_and_caption(item) -> tuple[Image.Image, str | None]:
                      f"that return tensors: create them without a transform.)")
 
 
-def _sha256(vectors: np.ndarray, metadata: bytes) -> str:
+def _sha256(vectors: np.ndarray, metadata: bytes, header: dict) -> str:
+    """A checksum of everything ``load`` reads back: vectors, metadata and the header
+    (without its own sha256), so that a relabelled encoder or dimension is caught too."""
     digest = hashlib.sha256()
     digest.update(memoryview(np.ascontiguousarray(vectors)).cast("B"))
     digest.update(metadata)
+    fields = {key: value for key, value in header.items() if key != "sha256"}
+    digest.update(json.dumps(fields, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -436,6 +456,11 @@ def _read_index_file(path: Path) -> tuple[dict, np.ndarray, dict]:
                          f"{str(path / 'index.npz')!r}.")
     if not path.is_file():
         raise FileNotFoundError(f"No saved index at {path}.")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"  # what np.savez writes; numpy's own error for
+    if not is_zip:                            # other files advises allow_pickle, never wanted
+        raise IndexFileError(f"{path} is not an mmlearn index (another kind of file). Give "
+                             f"the file that ImageIndex.save wrote.")
     try:
         with np.load(path, allow_pickle=False) as archive:
             header = json.loads(archive["header"].tobytes())
@@ -444,9 +469,14 @@ def _read_index_file(path: Path) -> tuple[dict, np.ndarray, dict]:
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as error:
         raise IndexFileError(f"{path} is not a complete mmlearn index (truncated, corrupt, or "
                              f"another kind of file): {error}. Rebuild and save it.") from error
-    if header.get("format") != FILE_FORMAT or header.get("version") != FILE_VERSION:
-        raise IndexFileError(f"{path} is not an mmlearn image index of version {FILE_VERSION}.")
-    if _sha256(vectors, metadata_bytes) != header["sha256"] or len(vectors) != header["count"]:
+    if header.get("format") != FILE_FORMAT:
+        raise IndexFileError(f"{path} is not an mmlearn image index.")
+    if header.get("version") != FILE_VERSION:
+        raise IndexFileError(f"{path} was saved by another version of mmlearn (index format "
+                             f"{header.get('version')}, this one reads {FILE_VERSION}): build "
+                             f"the index again and save it.")
+    if (_sha256(vectors, metadata_bytes, header) != header.get("sha256")
+            or len(vectors) != header["count"]):
         raise IndexFileError(f"{path} does not match the checksum recorded when it was saved: "
                              f"the file is corrupt. Rebuild and save it again.")
     return header, vectors, json.loads(metadata_bytes)

@@ -7,6 +7,7 @@ without any model. One test at the end uses the real course CLIP on ShapeWorld.
 """
 
 import hashlib
+import json
 import os
 import re
 import weakref
@@ -312,6 +313,50 @@ def test_corrupt_vectors_are_detected(tmp_path, encoder, index):
     np.savez(other, vectors=np.zeros((2, 2)))
     with pytest.raises(IndexFileError):
         ImageIndex.load(other, encoder)
+
+
+@pytest.mark.parametrize("name, content", [("photo.png", b"\x89PNG\r\n\x1a\n..."),
+                                           ("notes.txt", b"my notes"),
+                                           ("model.safetensors", b"\x08\x00\x00{}"),
+                                           ("old.npz", b"PK\x03\x04 someone else's archive")])
+def test_saving_never_replaces_a_file_that_is_not_an_index(tmp_path, index, name, content):
+    precious = tmp_path / name
+    precious.write_bytes(content)
+    with pytest.raises(ValueError, match="overwrite=True"):
+        index.save(precious)
+    assert precious.read_bytes() == content
+    index.save(precious, overwrite=True)
+    assert len(ImageIndex.load(precious)) == len(index)
+    with pytest.raises(TypeError, match="True or False"):
+        index.save(precious, overwrite="no")
+
+
+def test_a_folder_path_is_refused_even_before_it_exists(tmp_path, index):
+    with pytest.raises(ValueError, match="folder"):
+        index.save(str(tmp_path / "newdir") + "/")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_checksum_covers_the_header(tmp_path, encoder, index):
+    """A saved index relabelled with another encoder's name is caught, not loaded."""
+    path = index.save(tmp_path / "colours.npz")
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    header = json.loads(arrays["header"].tobytes())
+    header["encoder"] = "other-model"
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(IndexFileError, match="checksum"):
+        ImageIndex.load(path, ColourEncoder(name="other-model"))
+
+
+def test_another_kind_of_file_gets_no_advice_to_unpickle(tmp_path, encoder):
+    picture = tmp_path / "holiday.npz"
+    Image.new("RGB", (4, 4)).save(picture, format="PNG")
+    with pytest.raises(IndexFileError, match="another kind of file") as error:
+        ImageIndex.load(picture, encoder)
+    assert "pickle" not in str(error.value)
 
 
 def test_recall_at_k(index):
