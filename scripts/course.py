@@ -198,14 +198,15 @@ def places() -> None:
     """The places learners run the course, simulated: Colab, a GPU, Binder (CI runs this).
 
     Colab's ipywidgets and the Colab simulation first (it downloads Colab's torch once);
-    then Binder's group, which holds one CPU, side by side with the accelerator run.
+    then the accelerator run; then Binder's group, alone, so that its seconds are the
+    one CPU's and no other kernel starts beside its own.
     """
     python = setup_dev()
     widgets_on_ipywidgets7(python)
     run([python, "tests/places/colab.py"], env=OFFLINE)
-    accelerator = notebooks_on_accelerator()
+    accelerator = notebooks_on_accelerator().wait()
     binder = subprocess.run([str(python), "tests/places/binder.py"], cwd=ROOT).returncode
-    failed = [name for name, code in (("Binder", binder), ("accelerator", accelerator.wait()))
+    failed = [name for name, code in (("accelerator", accelerator), ("Binder", binder))
               if code != 0]
     if failed:
         raise SystemExit(f"simulation failed: {', '.join(failed)}")

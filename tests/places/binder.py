@@ -34,6 +34,7 @@ LIMIT_BYTES = 2 * 2**30      # mybinder.org's pod limit, "2G" in JupyterHub's bi
 CPU_PERIOD_US = 100_000      # one CPU: a quota equal to the period
 ENV = {"MEM_LIMIT": str(LIMIT_BYTES), "CPU_LIMIT": "1.0", "MMLEARN_OFFLINE": "1",
        "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+CELL_TIMEOUT = 600
 # Room each lesson must leave in the group: the server grows with open notebooks, and a
 # learner's own experiments need some too.
 HEADROOM_BYTES = 512 * 2**20
@@ -122,13 +123,26 @@ def start_lab(group: Group, log) -> subprocess.Popen:
 
 
 def run_lesson(notebook: Path, group: Group, out: Path) -> tuple[bool, float, str]:
-    """Execute ``notebook`` with nbconvert inside the group: (ran to the end, seconds, log)."""
+    """Execute ``notebook`` with nbconvert inside the group: (ran to the end, seconds, log).
+
+    A cell may take CELL_TIMEOUT seconds (the longest takes about a tenth of that here).
+    A lesson whose kernel stops answering is run once more, and the hang is printed: once,
+    an idle kernel left nbconvert waiting for a reply (ipykernel 7 has such reports); a
+    lesson that hangs twice fails.
+    """
     start = time.perf_counter()
-    result = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-m", "jupyter", "nbconvert", "--to", "notebook",
-         "--execute", "--ExecutePreprocessor.timeout=1800", f"--output-dir={out}", str(notebook)],
-        cwd=notebook.parent, capture_output=True, text=True, preexec_fn=group.join,
-        env={**os.environ, **ENV})
+    for attempt in (1, 2):
+        result = subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "-m", "jupyter", "nbconvert", "--to", "notebook",
+             "--execute", f"--ExecutePreprocessor.timeout={CELL_TIMEOUT}",
+             f"--output-dir={out}", str(notebook)],
+            cwd=notebook.parent, capture_output=True, text=True, preexec_fn=group.join,
+            env={**os.environ, **ENV})
+        hung = "CellTimeoutError" in result.stderr or "Timeout waiting" in result.stderr
+        if not hung or attempt == 2:
+            break
+        print(f"HANG: {notebook.name}: a cell gave no reply within {CELL_TIMEOUT} s; running "
+              "the lesson once more.", flush=True)
     return result.returncode == 0, time.perf_counter() - start, result.stderr[-1500:]
 
 
