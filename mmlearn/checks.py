@@ -97,6 +97,10 @@ def texts(values, name: str, example: str) -> list[str]:
     if values is None or isinstance(values, bytes | Mapping) or not isinstance(values, Iterable):
         raise TypeError(f"{name} must be a list of strings such as [{example!r}]; "
                         f"got {describe(values)}.")
+    if isinstance(values, set | frozenset):
+        raise TypeError(f"{name} must be a list, not a set: a set has no order, so the answers "
+                        f"would come back in an order that changes from run to run. Write "
+                        f"{sorted(map(str, values))!r}.")
     values = list(values)
     if not values:
         raise ValueError(f"{name} is empty; give at least one, e.g. [{example!r}].")
@@ -228,6 +232,33 @@ def integer(value, name: str, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}; got {value}.")
     return int(value)
+
+
+def seed(value, name: str = "seed") -> int:
+    """A seed every generator takes: a whole number from 0 to 2**32 - 1 (NumPy's ints too).
+
+    Why: NumPy refuses negative and larger seeds, and ``random.seed`` refuses NumPy's
+    integers, each with a message about a function the learner never called.
+    """
+    value = integer(value, name)
+    if not 0 <= value < 2**32:
+        raise ValueError(f"{name} must be between 0 and 2**32 - 1 (= {2**32 - 1}); got {value}.")
+    return value
+
+
+# What one call may allocate unless told otherwise: half of what a 2 GB Binder kernel holds.
+MEMORY_BUDGET_BYTES = 2**30
+
+
+def memory_budget(nbytes: int, what: str, allowed: int | None = None) -> None:
+    """Refuse, before allocating, what would take more than ``allowed`` bytes (1 GiB unless a
+    caller asks for more). Why: an array too big for the machine kills the kernel, and
+    every variable of the session with it, instead of saying what was too big."""
+    allowed = MEMORY_BUDGET_BYTES if allowed is None else allowed
+    if nbytes > allowed:
+        raise ValueError(f"{what} would take {nbytes / 2**30:.1f} GiB, more than the "
+                         f"{allowed / 2**30:.1f} GiB allowed: ask for less, or pass "
+                         f"max_bytes={nbytes} to go past the limit on purpose.")
 
 
 def optional_integer(value, name: str, minimum: int) -> int | None:

@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 import torch
 
+from mmlearn import checks
+
 OFFLINE_VARIABLES = ("MMLEARN_OFFLINE", "HF_HUB_OFFLINE")
 DEVICE_VARIABLE = "MMLEARN_DEVICE"
 DEVICE_KINDS = ("cuda", "mps", "cpu")
@@ -200,6 +202,7 @@ follow_cpu_limit()
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and torch so that re-running a notebook gives the same numbers."""
+    seed = checks.seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

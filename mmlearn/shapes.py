@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from mmlearn import checks
+
 # ---------------------------------------------------------------------------------------
 # The vocabulary of the world
 # ---------------------------------------------------------------------------------------
@@ -94,6 +96,7 @@ TEMPLATES: tuple[str, ...] = (
 _OBJECT_PHRASES = TEMPLATES[:4]
 
 MIN_RESOLUTION = 24  # below this a small star is under 7 px across: no longer a star
+MAX_RESOLUTION = 1024
 BACKGROUND_LEVELS = (10, 50)  # dark grey background, level drawn per image
 COLOR_JITTER = 15  # +- per channel, so that "red" is a range, not one value
 
@@ -107,6 +110,11 @@ def _check_resolution(resolution: int) -> None:
     if not isinstance(resolution, (int, np.integer)) or resolution < MIN_RESOLUTION:
         raise ValueError(f"resolution must be an integer >= {MIN_RESOLUTION} px (got "
                          f"{resolution!r}): smaller images are too small to draw the shapes.")
+    if resolution > MAX_RESOLUTION:
+        raise ValueError(f"resolution must be at most {MAX_RESOLUTION} px (got {resolution}): "
+                         f"ShapeWorld's flat shapes gain nothing from more pixels, and one "
+                         f"picture of {resolution} px would take {3 * resolution**2 / 2**30:.1f} "
+                         f"GiB.")
 
 
 def class_name(color: str, shape: str) -> str:
@@ -321,11 +329,14 @@ class ShapeWorld(torch.utils.data.Dataset):
     """
 
     def __init__(self, n: int, split: str = "train", seed: int = 0, resolution: int = 32,
-                 max_objects: int = 1, transform=None):
+                 max_objects: int = 1, transform=None, max_bytes: int | None = None):
         if not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"n (the number of images) must be a positive integer, got {n!r}.")
         _check(split, SPLITS, "split")
+        seed = checks.seed(seed)
         _check_resolution(resolution)
+        checks.memory_budget(int(n) * int(resolution) ** 2 * 3,
+                             f"ShapeWorld({n}, resolution={resolution})", max_bytes)
         if not isinstance(max_objects, (int, np.integer)) or not 1 <= max_objects <= 3:
             raise ValueError(f"max_objects must be 1, 2 or 3 (got {max_objects!r}).")
         self.split, self.seed, self.resolution = split, seed, resolution
