@@ -30,7 +30,6 @@ import secrets
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -45,6 +44,7 @@ from test_lab_widgets import (
     browser,
     pytestmark,
     server_python,
+    wait_for_server,
 )
 
 __all__ = ["browser", "pytestmark"]  # the browser fixture and the skip are the Lab test's
@@ -91,15 +91,7 @@ def classic(tmp_path_factory):
         stdout=log, stderr=log, env={**os.environ, **_course_script().OFFLINE})
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("Notebook 6 did not answer within 60 s: "
-                        + (folder / "server.log").read_text()[-2000:])
+        wait_for_server(url, token, folder / "server.log", "Notebook 6")
         yield url, token
     finally:
         server.terminate()

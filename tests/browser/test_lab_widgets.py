@@ -67,6 +67,17 @@ def server_python() -> Path:
     return learners if learners.exists() else Path(sys.executable)
 
 
+def wait_for_server(url: str, token: str, log: Path, what: str) -> None:
+    """Wait until a Jupyter server answers at ``url``; fail with its log after 60 s."""
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"{what} did not answer within 60 s: " + log.read_text()[-2000:])
+
+
 def _kernel_env(major: int) -> dict:
     """What the server's environment needs for its kernels to import ipywidgets ``major``."""
     if major == 8:
@@ -108,15 +119,7 @@ def lab(request, tmp_path_factory):
                               env={**os.environ, **course.OFFLINE, **_kernel_env(request.param)})
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("JupyterLab did not answer within 60 s: "
-                        + (settings / "lab.log").read_text()[-2000:])
+        wait_for_server(url, token, settings / "lab.log", "JupyterLab")
         yield url, token, request.param
     finally:
         server.terminate()
