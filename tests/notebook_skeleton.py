@@ -80,6 +80,10 @@ def skeleton_problems(notebook: dict, relpath: str, repo_url: str, size: int = 0
         problems.append("a '## Summary' section is missing")
     if not _has_heading(cells, "references"):
         problems.append("a '## References' section is missing")
+    marked = [i for i, c in enumerate(code) if "# NBVAL" in _text(c)]
+    if marked:
+        problems.append(f"code cells {marked[:5]} carry '# NBVAL' comments: nbval's markers "
+                        "live in cell tags (nbval-check-output), not in code a learner reads")
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
         problems.append(f"{len(errors)} stored error output(s): re-run the notebook cleanly")

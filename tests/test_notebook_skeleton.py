@@ -105,3 +105,17 @@ def test_the_setup_cell_must_print_the_device(good_notebook):
             output["text"] = [line for line in output["text"] if "Device:" not in line]
     problems = skeleton_problems(planted, relpath, repository_url())
     assert any("device" in p for p in problems), problems
+
+
+def test_nbval_markers_in_code_are_reported_and_tags_are_used(good_notebook):
+    """nbval's markers live in cell tags: a '# NBVAL_...' comment is code a learner reads."""
+    notebook, relpath = good_notebook
+    tagged = [c for c in notebook["cells"]
+              if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
+    assert tagged, "the exercise checks of lesson 00 must be compared by nbval"
+    broken = copy.deepcopy(notebook)
+    cell = next(c for c in broken["cells"] if c["cell_type"] == "code"
+                and "nbval-check-output" in c.get("metadata", {}).get("tags", []))
+    cell["source"] = ["# NBVAL_CHECK_OUTPUT\n", *cell["source"]]
+    problems = skeleton_problems(broken, relpath, repository_url())
+    assert any("NBVAL" in p for p in problems), problems
