@@ -167,11 +167,6 @@ def input_size(model: torch.nn.Module) -> int:
     return size if isinstance(size, int) else size[0]
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device a model's weights are on: where its inputs must go (the CPU if it has none)."""
-    return next(model.parameters(), torch.empty(0)).device
-
-
 def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     """[0, 1] pictures -> the model's input: subtract its mean, divide by its std, per channel.
 

@@ -95,6 +95,11 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(name)
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device a model's weights are on: where its inputs must go (the CPU if it has none)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
 def describe_device(device: str | torch.device | None = None) -> str:
     """One line for a lesson's setup cell: which device runs the lesson, and why."""
     chosen = pick_device(device)

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from mmlearn import checks, shapes
 from mmlearn.checkpoints import load_checkpoint, shipped_path
-from mmlearn.config import one_cpu_thread, pick_device
+from mmlearn.config import model_device, one_cpu_thread, pick_device
 
 COURSE_WEIGHTS = "dalle_shapeworld.safetensors"
 PAD, UNK = "<pad>", "<unk>"
@@ -274,7 +274,7 @@ def dalle_loss(model: TinyDalle, text: torch.Tensor, image: torch.Tensor, pad_id
     the image; predicting the caption too is a cheap extra signal. Padding is not a
     word, so it is never a text target. ``image`` holds all image tokens [B, 64].
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     text, image = text.to(device), image.to(device)  # a batch of the data: to the model
     text_logits, image_logits = model(text, image[:, :-1])
     text_loss = F.cross_entropy(text_logits.flatten(0, 1), text[:, 1:].flatten(),
@@ -400,7 +400,7 @@ def sample_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
     _check_prompts(model.tokenizer, prompts)
     _check_sampling(n, temperature, top_k, seed)
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     text = model.tokenizer(list(prompts)).to(device).repeat_interleave(n, dim=0)
     generator = torch.Generator(device=device).manual_seed(seed)
     with one_cpu_thread():

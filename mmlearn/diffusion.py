@@ -40,6 +40,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmlearn.config import model_device
+
 # ---------------------------------------------------------------------------- the schedule
 
 
@@ -246,7 +248,7 @@ def diffusion_loss(model: TinyUNet, x0: torch.Tensor, cond: torch.Tensor | None,
     the times yourself (see ``unclip.decoder_loss``); by default they are uniform. The
     inputs go to the model's device.
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     x0 = x0.to(device)
     cond = None if cond is None else cond.to(device)
     if t is None:
@@ -356,7 +358,7 @@ def sample(model: TinyUNet, cond: torch.Tensor | None, shape: tuple[int, ...],
     batch = len(cond) if cond is not None else n
     if batch is None:
         raise ValueError("Without a condition, say how many samples: n=...")
-    device = next(model.parameters()).device
+    device = model_device(model)
     cond = None if cond is None else cond.to(device)
     x = (draw(torch.randn, (batch, *shape), generator=generator, device=device) if noise is None
          else noise.to(device))

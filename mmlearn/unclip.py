@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from mmlearn import diffusion
 from mmlearn.checkpoints import half_precision, load_checkpoint, shipped_path
+from mmlearn.config import model_device
 
 DECODER_WEIGHTS = "unclip_decoder.safetensors"
 PRIOR_WEIGHTS = "unclip_prior.safetensors"
@@ -118,7 +119,7 @@ class PriorMLP(nn.Module):
 
 def prior_loss(prior: PriorMLP, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """1 - cosine between the predicted and the true (unit) image embedding, averaged."""
-    device = next(prior.parameters()).device
+    device = model_device(prior)
     return (1 - (prior(text.to(device)) * image.to(device)).sum(-1)).mean()
 
 
@@ -267,7 +268,7 @@ class UnCLIP:
         """Prompts -> CLIP text embeddings -> the prior's image embeddings [N, D], on the CPU."""
         if self.prior is None:
             raise ValueError("This UnCLIP has no prior; give image embeddings to decode().")
-        device = next(self.prior.parameters()).device
+        device = model_device(self.prior)
         return self.prior(self.clip.encode_texts(list(prompts)).to(device)).cpu()
 
     @torch.no_grad()

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from mmlearn import checks
-from mmlearn.clip import input_size, model_device, normalize
+from mmlearn.clip import input_size, normalize
+from mmlearn.config import model_device
 from mmlearn.shapes import with_articles
 
 
