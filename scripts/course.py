@@ -173,15 +173,13 @@ def notebooks() -> None:
         env={**OFFLINE, "MPLBACKEND": "Agg"})
 
 
-def notebooks_on_accelerator(*notebook_paths: str) -> subprocess.Popen:
-    """nbval over the lessons with an emulated CUDA device (tests/accelerator): started, not
-    waited for. Every tensor the lessons move to the "GPU" stays on the CPU but is tagged,
-    and PyTorch's own device-mismatch error is raised where tagged and untagged ones meet."""
-    command = [setup_dev(), "-m", "pytest", *NBVAL_FLAGS, *(notebook_paths or ["notebooks"])]
-    env = {**os.environ, **OFFLINE, "MPLBACKEND": "Agg",
-           "IPYTHONDIR": str(ROOT / "tests" / "accelerator" / "ipython")}
-    print("$ IPYTHONDIR=tests/accelerator/ipython " + " ".join(map(str, command)), flush=True)
-    return subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
+def notebooks_on_accelerator() -> None:
+    """nbval over the lessons with an emulated CUDA device (tests/accelerator): every tensor
+    the lessons move to the "GPU" stays on the CPU but is tagged, and PyTorch's own
+    device-mismatch error is raised where tagged and untagged ones meet."""
+    run([setup_dev(), "-m", "pytest", *NBVAL_FLAGS, "notebooks"],
+        env={**OFFLINE, "MPLBACKEND": "Agg",
+             "IPYTHONDIR": str(ROOT / "tests" / "accelerator" / "ipython")})
 
 
 def widgets_on_ipywidgets7(python: Path) -> None:
@@ -204,12 +202,8 @@ def places() -> None:
     python = setup_dev()
     widgets_on_ipywidgets7(python)
     run([python, "tests/places/colab.py"], env=OFFLINE)
-    accelerator = notebooks_on_accelerator().wait()
-    binder = subprocess.run([str(python), "tests/places/binder.py"], cwd=ROOT).returncode
-    failed = [name for name, code in (("accelerator", accelerator), ("Binder", binder))
-              if code != 0]
-    if failed:
-        raise SystemExit(f"simulation failed: {', '.join(failed)}")
+    notebooks_on_accelerator()
+    run([python, "tests/places/binder.py"])
 
 
 def platforms() -> None:
