@@ -311,8 +311,11 @@ def test_value_checker_still_compares_plain_values():
     assert q.check({"red": 2}).status == "incorrect"
 
 
-def test_in_grading_mode_a_check_that_is_not_correct_raises(monkeypatch):
-    monkeypatch.setenv("MMLEARN_GRADING", "1")
+def test_in_grading_mode_a_check_that_is_not_correct_raises(monkeypatch, tmp_path):
+    from mmlearn.exercises import grading
+    monkeypatch.setitem(grading._STATE, "on", False)
+    monkeypatch.setitem(grading._STATE, "log", None)
+    grading.start_grading(tmp_path / "log.jsonl")
     assert NUMBER.check(0.5).correct
     with pytest.raises(NotCorrect) as failure:
         NUMBER.check(0.9)

@@ -42,10 +42,22 @@ Windows and outside the main thread, unlike ``signal.alarm``). Python cannot sto
 thread: a learner's function that runs forever keeps running in the background
 (using CPU) until the kernel restarts; the check itself answers on time.
 
-Grading: when the environment variable ``MMLEARN_GRADING`` is set (as
-``scripts/grade_class.py`` does for nbgrader), a check that is not correct raises
-``NotCorrect`` (an ``AssertionError`` shown as the verdict alone), so that the
-autograder gives that test cell no points.
+Build questions name the library functions that implement their answer
+(``forbidden``); while the learner's function runs for the check, calling one of them
+is refused and the verdict names it (see ``guard.py``). ``function_checker`` can take
+a function that makes the test cases from a random generator, seeded afresh at every
+check, so an answer that returns remembered numbers fails.
+
+Predict questions (``predict=True``) are committed before they are revealed:
+``check()`` records the first answer without saying whether it is right, the cell
+that shows what happens starts with ``qN.reveal()`` (which refuses to go on before a
+prediction is recorded), and only after it does ``check()`` give the verdict, on the
+first prediction.
+
+Grading: when a grader started the kernel in grading mode (``grading.py``), a check
+that is not correct raises ``NotCorrect`` (an ``AssertionError`` shown as the verdict
+alone), so that the autograder gives that test cell no points. ``points`` says what a
+question is worth.
 """
 
 import contextlib
@@ -53,9 +65,10 @@ import copy
 import inspect
 import io
 import math
-import os
+import random
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +76,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from mmlearn.exercises import guard
+from mmlearn.exercises.grading import grading, record
 
 MISSING = object()
 TIME_LIMIT = 5.0  # seconds for one call of a learner's function
@@ -72,6 +88,10 @@ CHECK_TIME_LIMIT = 60.0  # seconds for a whole check whose checker declares no b
 
 class Incorrect(Exception):
     """Raised by a checker: the message tells the learner what is wrong."""
+
+
+class Malformed(Incorrect):
+    """The answer is not of the asked form (not a choice, no reason): nothing to record."""
 
 
 class NotAttempted(Exception):
@@ -86,11 +106,12 @@ class TookTooLong(Exception):
 class Feedback:
     """The outcome of a check, shown as Markdown in Jupyter and as text elsewhere."""
 
-    status: str  # "correct", "incorrect" or "not attempted"
+    status: str  # "correct", "incorrect", "not attempted" or "recorded" (a prediction)
     message: str
+    well_formed: bool = True  # False: the answer is not of the asked form at all
 
     _MARKS = {"correct": "✅ Correct", "incorrect": "❌ Not yet",
-              "not attempted": "✍️ Not attempted"}
+              "not attempted": "✍️ Not attempted", "recorded": "📝 Recorded"}
 
     @property
     def correct(self) -> bool:
@@ -114,9 +135,13 @@ class NotCorrect(AssertionError):
         return [repr(self.feedback)]
 
 
-def grading() -> bool:
-    """True when an autograder runs the notebook (``MMLEARN_GRADING`` is set)."""
-    return os.environ.get("MMLEARN_GRADING", "") not in ("", "0")
+# The watch of the check that is running (checks run one at a time, each in its thread).
+_ACTIVE_WATCH: list[guard.Watch] = []
+
+
+def fresh_generator() -> torch.Generator:
+    """A generator seeded afresh for one check: test inputs no answer can know in advance."""
+    return torch.Generator().manual_seed(random.SystemRandom().randrange(2**62))
 
 
 # -- running the learner's code ---------------------------------------------------------
@@ -151,17 +176,23 @@ def fresh(value: Any) -> Any:
 
 
 def run_with_time_limit(fn: Callable, args: tuple = (), kwargs: dict | None = None,
-                        time_limit: float | None = TIME_LIMIT) -> Any:
+                        time_limit: float | None = TIME_LIMIT,
+                        watch: guard.Watch | None = None, learner: bool = False) -> Any:
     """``fn(*args, **kwargs)`` in a daemon thread; ``TookTooLong`` after ``time_limit`` s.
 
     Exceptions of ``fn`` are raised again here. On a timeout the thread cannot be
     stopped: it keeps running in the background until it ends or the process does.
+    ``learner=True`` runs ``fn`` as a learner's code: under ``watch`` (forbidden
+    calls refused) and with any library function it replaces put back afterwards.
     """
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["value"] = fn(*args, **(kwargs or {}))
+            if learner:
+                outcome["value"] = guard.guarded_call(fn, args, kwargs or {}, watch)
+            else:
+                outcome["value"] = fn(*args, **(kwargs or {}))
         except BaseException as error:  # handed to the caller's thread
             outcome["error"] = error
 
@@ -222,17 +253,32 @@ def call_learner(fn: Any, args: tuple = (), kwargs: dict | None = None, *,
         raise Incorrect(problem)
     if copy:
         args, kwargs = fresh(args), fresh(kwargs)
+    watch = guard.Watch(_ACTIVE_WATCH[-1].forbidden) if _ACTIVE_WATCH else None
     try:
-        return run_with_time_limit(fn, args, kwargs, time_limit)
-    except NotImplementedError:
-        raise NotAttempted() from None
+        result = run_with_time_limit(fn, args, kwargs, time_limit, watch=watch, learner=True)
+    except guard.LibraryChanged as changed:
+        raise Incorrect(f"{case}{changed}") from None
     except TookTooLong:
+        _refuse_delegation(watch, case)
         raise Incorrect(f"{case}your function took too long (more than {time_limit:g} s); "
                         f"is there a loop that never ends? (It may still be running in the "
                         f"background: restart the kernel if the notebook feels slow.)") from None
+    except NotImplementedError:
+        _refuse_delegation(watch, case)
+        raise NotAttempted() from None
     except BaseException as error:  # the learner's bug, reported as feedback
+        _refuse_delegation(watch, case)
         raise Incorrect(f"{case}your function raised {type(error).__name__}: "
                         f"{_sentence(error)}") from None
+    _refuse_delegation(watch, case)
+    return result
+
+
+def _refuse_delegation(watch: guard.Watch | None, case: str) -> None:
+    """``Incorrect`` when the learner's code called a forbidden function (even if caught)."""
+    message = watch.verdict() if watch is not None else None
+    if message:
+        raise Incorrect(f"{case}{message}")
 
 
 # -- comparing values -----------------------------------------------------------------
@@ -324,12 +370,12 @@ def _compare_numbers(answer: Any, expected: Any, rtol: float, atol: float) -> No
     if isinstance(answer, np.generic):
         answer = answer.item()
     if isinstance(answer, str):
-        raise Incorrect(f"expected a number, got a string ({_short(answer)}): remove the quotes.")
+        raise Malformed(f"expected a number, got a string ({_short(answer)}): remove the quotes.")
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise Incorrect(f"expected a number, got {_short(answer, 40)} "
+        raise Malformed(f"expected a number, got {_short(answer, 40)} "
                         f"(a {type(answer).__name__}).")
     if math.isnan(answer):
-        raise Incorrect("your answer is not a number (NaN): look for a division by zero or "
+        raise Malformed("your answer is not a number (NaN): look for a division by zero or "
                         "a computation on an empty list.")
     if math.isinf(answer):
         raise Incorrect(f"your answer is {'' if answer > 0 else 'minus '}infinity.")
@@ -428,19 +474,24 @@ def value_checker(expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> Call
     return check
 
 
-def function_checker(reference: Callable, cases: list[tuple], rtol: float = 1e-4,
+def function_checker(reference: Callable, cases: list[tuple] | Callable, rtol: float = 1e-4,
                      atol: float = 1e-6, time_limit: float = TIME_LIMIT) -> Callable:
     """A checker that runs the learner's function on each case and compares with ``reference``.
 
-    ``cases`` is a list of argument tuples. For each case the reference runs first on
-    its own deep copy, then the learner's function on a fresh copy, within
-    ``time_limit`` seconds. The message names the failing case and what went wrong,
-    not the expected output.
+    ``cases`` is a list of argument tuples, or a function ``cases(generator)`` that
+    makes that list from a ``torch.Generator`` seeded afresh at every check (so a
+    function that returns numbers it remembers fails). For each case the reference
+    runs first on its own deep copy, then the learner's function on a fresh copy,
+    within ``time_limit`` seconds. The message names the failing case and what went
+    wrong, not the expected output.
     """
+    fixed = None if callable(cases) else tuple(cases)  # a tuple: no cell can empty it
+
     def check(fn: Any) -> None:
         if not callable(fn):
             raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
-        for i, args in enumerate(cases, start=1):
+        these = fixed if fixed is not None else cases(fresh_generator())
+        for i, args in enumerate(these, start=1):
             expected = reference(*fresh(args))
             got = call_learner(fn, args, time_limit=time_limit, reference=reference,
                                case=f"on test case {i} ")
@@ -455,17 +506,23 @@ def function_checker(reference: Callable, cases: list[tuple], rtol: float = 1e-4
                 raise Incorrect(f"on test case {i} your function returned {_short(got)}.") \
                     from None
             except Incorrect as wrong:
-                raise Incorrect(f"on test case {i} (of {len(cases)}): {wrong}") from None
-    check.time_limit = time_limit * len(cases) + CHECK_TIME_LIMIT
+                raise Incorrect(f"on test case {i} (of {len(these)}): {wrong}") from None
+    n_cases = len(fixed) if fixed is not None else len(cases(torch.Generator().manual_seed(0)))
+    check.time_limit = time_limit * n_cases + CHECK_TIME_LIMIT
     return check
 
 
+MIN_REASON_WORDS = 3
+
+
 def choice_checker(correct: str, choices: str = "abcd",
-                   why_not: Mapping[str, str] | None = None) -> Callable:
+                   why_not: Mapping[str, str] | None = None, reason: bool = False) -> Callable:
     """A checker for "predict, then run": the learner assigns one letter among ``choices``.
 
     Case and spaces do not matter (``" B "`` is ``"b"``). A wrong letter gets
-    ``why_not[letter]`` if given, else a nudge to run the cell and look again.
+    ``why_not[letter]`` if given, else a nudge to run the cell and look again. With
+    ``reason=True`` the letter must come with a line of reasoning after it
+    (``"b: the scores differ by about one"``).
     """
     choices = [c.lower() for c in choices]
     correct = correct.strip().lower()
@@ -478,17 +535,34 @@ def choice_checker(correct: str, choices: str = "abcd",
         if answer is None or answer is Ellipsis:
             raise NotAttempted()
         if not isinstance(answer, str):
-            raise Incorrect(f"answer with one letter in quotes, one of {listed}; "
+            raise Malformed(f"answer with one letter in quotes, one of {listed}; "
                             f"got {_short(answer, 40)}.")
-        letter = answer.strip().strip(".()").strip().lower()
+        letter, because = _letter_and_reason(answer)
         if letter in ("", "?", "_"):
             raise NotAttempted()
         if letter not in choices:
-            raise Incorrect(f"{_short(answer, 40)} is not one of the choices {listed}.")
+            raise Malformed(f"{_short(answer, 40)} is not one of the choices "
+                            f"{listed}.")
+        if reason and len(because.split()) < MIN_REASON_WORDS:
+            raise Malformed(f'add one line of why after the letter, e.g. "{letter}: because '
+                            f'...". Saying why is what makes a prediction worth checking.')
         if letter != correct:
             raise Incorrect(why_not.get(letter, f'not "{letter}": run the cell below, look at '
                                                 f"what happens, and think about why."))
+    check.choices = choices
     return check
+
+
+def _letter_and_reason(answer: str) -> tuple[str, str]:
+    """``"b: because..."`` -> ``("b", "because...")``; a lone ``" (B) "`` -> ``("b", "")``."""
+    text = answer.strip()
+    letter = text.strip(".()").strip().lower()
+    if len(letter) <= 1:
+        return letter, ""
+    head = text.lstrip("(").strip()
+    if len(head) > 1 and head[0].isalpha() and not head[1].isalpha():
+        return head[0].lower(), head[1:].lstrip(" .):-–—,;").strip()
+    return letter, ""
 
 
 def behaviour_checker(behaviour: Callable[[Callable], None],
@@ -545,12 +619,30 @@ def _quiet():
             yield
 
 
-@dataclass
+_REGISTRY: "weakref.WeakSet[Question]" = weakref.WeakSet()
+
+
+def registered_questions() -> list["Question"]:
+    """Every question alive (the grading watchdog compares them after each cell)."""
+    return list(_REGISTRY)
+
+
+class NotCommitted(Exception):
+    """``reveal()`` before a prediction was recorded; IPython shows only the message."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+@dataclass(eq=False)
 class Question:
     """One exercise. ``variable`` names what the learner assigns in the notebook.
 
-    ``time_limit`` bounds a whole check in seconds (default: what the checker
-    declares, else ``CHECK_TIME_LIMIT``).
+    ``forbidden``: the functions that implement the answer, refused while the learner's
+    function runs for the check. ``points``: what the question is worth in grading.
+    ``predict``: a prediction, committed before the cell that reveals it (see the module
+    docstring). ``time_limit`` bounds a whole check in seconds (default: what the
+    checker declares, else ``CHECK_TIME_LIMIT``).
     """
 
     name: str
@@ -559,17 +651,55 @@ class Question:
     hint_text: str
     solution_text: str
     time_limit: float | None = None
+    forbidden: tuple = ()
+    points: float = 1
+    predict: bool = False
+
+    def __post_init__(self) -> None:
+        self.forbidden = tuple(self.forbidden)
+        self._committed: Any = MISSING
+        self._revealed = False
+        self._solution_shown = False
+        _REGISTRY.add(self)
 
     def check(self, answer: Any = MISSING) -> Feedback:
         """Check ``answer``, or, when called with no argument, the notebook variable."""
+        if answer is MISSING:
+            answer = _learner_namespace().get(self.variable, MISSING)
+        if self.predict and not grading() and self._committed is not MISSING:
+            answer = self._committed  # the first prediction is the one that counts
         feedback = self._feedback(answer)
+        if self.predict and not grading() and feedback.well_formed and \
+                feedback.status in ("correct", "incorrect"):
+            feedback = self._commit(answer, feedback)
+        if self._solution_shown and feedback.correct:
+            feedback = Feedback("correct", feedback.message[:-1] + " (after `solution()`).")
         if grading() and not feedback.correct:
             raise NotCorrect(feedback)
         return feedback
 
+    def _commit(self, answer: Any, feedback: Feedback) -> Feedback:
+        """A prediction: recorded first, judged only once the reveal has run."""
+        if self._committed is MISSING:
+            self._committed = copy.deepcopy(answer)
+        if not self._revealed:
+            return Feedback("recorded", f"your prediction {_short(self._committed, 60)} is "
+                                        f"stored. Now run the cell below and see.")
+        current = _learner_namespace().get(self.variable, MISSING)
+        if current is not MISSING and _short(current) != _short(self._committed):
+            note = (f" (You changed `{self.variable}` after the reveal; your first "
+                    f"prediction, {_short(self._committed, 60)}, is the one checked.)")
+            return Feedback(feedback.status, feedback.message + note)
+        return feedback
+
+    def reveal(self) -> None:
+        """Start of the cell that shows the answer: only after a prediction is recorded."""
+        if self.predict and not grading() and self._committed is MISSING:
+            raise NotCommitted(f"First write your prediction in `{self.variable}` and run "
+                               f"`{self.name}.check()`: the cell below shows the answer.")
+        self._revealed = True
+
     def _feedback(self, answer: Any) -> Feedback:
-        if answer is MISSING:
-            answer = _learner_namespace().get(self.variable, MISSING)
         if answer is MISSING:
             return Feedback("not attempted",
                             f"assign your answer to `{self.variable}` in the cell above, "
@@ -577,6 +707,7 @@ class Question:
         if answer is None or answer is Ellipsis:  # the usual placeholders, for every checker
             return Feedback("not attempted", f"`{self.variable}` still holds the placeholder.")
         limit = self.time_limit or getattr(self.checker, "time_limit", None) or CHECK_TIME_LIMIT
+        _ACTIVE_WATCH.append(guard.Watch(self.forbidden))
         try:
             with _quiet():
                 run_with_time_limit(self.checker, (answer,), time_limit=limit)
@@ -586,21 +717,27 @@ class Question:
             message = str(wrong).rstrip()
             if not message.endswith((".", "!", "?", ")")):
                 message += "."
-            return Feedback("incorrect", f"{message} Try `{self.name}.hint()` if you are stuck.")
+            return Feedback("incorrect", f"{message} Try `{self.name}.hint()` if you are stuck.",
+                            well_formed=not isinstance(wrong, Malformed))
         except TookTooLong:
             return Feedback("incorrect", f"checking `{self.variable}` took too long (more than "
                                          f"{limit:g} s); is there a loop that never ends?")
-        except Exception as error:  # an answer the checker did not foresee: still a verdict
+        except BaseException as error:  # an answer the checker did not foresee: still a verdict
             who = "your function" if _raised_by(error, answer) else "checking your answer"
             return Feedback("incorrect", f"{who} raised {type(error).__name__}: "
                                          f"{_sentence(error)} Try `{self.name}.hint()` "
                                          f"if you are stuck.")
+        finally:
+            _ACTIVE_WATCH.pop()
         return Feedback("correct", f"`{self.variable}` is right.")
 
     def hint(self) -> "Note":
         return Note("Hint", self.hint_text)
 
     def solution(self) -> "Note":
+        """One way to answer. The next verdict says it was shown; a grader logs it."""
+        self._solution_shown = True
+        record("solution", question=self.name)
         return Note("Solution", self.solution_text)
 
 
