@@ -60,6 +60,15 @@ def test_an_answer_that_delegates_is_refused_by_name(not_grading, answer):
     assert "calls `" in feedback.message and "Write it yourself" in feedback.message
 
 
+def test_a_tensor_method_written_in_c_is_refused_on_any_tensor(not_grading):
+    q = Question("q6", "soft", function_checker(lambda x: x.exp() / x.exp().sum(-1, keepdim=True),
+                                                lambda g: [(torch.randn(2, 5, generator=g),)]),
+                 "h", "s", forbidden=(torch.Tensor.softmax, torch.softmax))
+    assert q.check(lambda x: x.exp() / x.exp().sum(-1, keepdim=True)).correct
+    assert "softmax" in q.check(lambda x: x.softmax(-1)).message
+    assert "softmax" in q.check(lambda x: torch.softmax(x, -1)).message
+
+
 def test_a_delegation_caught_by_the_learner_is_still_refused(not_grading):
     def sly(a, b):
         try:
@@ -199,3 +208,17 @@ def test_solutions_and_tampering_are_written_to_the_log(not_grading, tmp_path):
 
 def test_a_missing_log_counts_as_tampering(tmp_path):
     assert grading.read_log(tmp_path / "none.jsonl")["tampered"]
+
+
+def test_passed_answers_without_raising_and_reuses_the_last_check(not_grading, monkeypatch,
+                                                                   tmp_path):
+    from mmlearn.exercises import core
+    q = _question()
+    namespace = {}
+    monkeypatch.setattr(core, "_learner_namespace", lambda: namespace)
+    assert not q.passed()
+    namespace["cos"] = lambda a, b: a
+    grading.start_grading(tmp_path / "log.jsonl")
+    assert not q.passed()   # wrong, and no NotCorrect even in grading mode
+    namespace["cos"] = lambda a, b: (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))
+    assert q.passed()

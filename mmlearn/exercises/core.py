@@ -660,7 +660,19 @@ class Question:
         self._committed: Any = MISSING
         self._revealed = False
         self._solution_shown = False
+        self._last: tuple[Any, bool] = (MISSING, False)
         _REGISTRY.add(self)
+
+    def passed(self) -> bool:
+        """Whether the notebook's answer passes (never raises): for a lesson's fallback,
+        ``loss_fn = contrastive_loss if q2.passed() else losses.clip_loss``. The answer's
+        last check is reused when the answer is the same object."""
+        answer = _learner_namespace().get(self.variable, MISSING)
+        if answer is MISSING:
+            return False
+        if self._last[0] is answer:
+            return self._last[1]
+        return self._feedback(answer).correct
 
     def check(self, answer: Any = MISSING) -> Feedback:
         """Check ``answer``, or, when called with no argument, the notebook variable."""
@@ -669,6 +681,7 @@ class Question:
         if self.predict and not grading() and self._committed is not MISSING:
             answer = self._committed  # the first prediction is the one that counts
         feedback = self._feedback(answer)
+        self._last = (answer, feedback.correct)
         if self.predict and not grading() and feedback.well_formed and \
                 feedback.status in ("correct", "incorrect"):
             feedback = self._commit(answer, feedback)

@@ -10,8 +10,9 @@ code and is written down, so an answer that catches the error still gets the ver
 
 The hook watches Python functions by their code object (so an alias, a
 ``functools.partial`` or a copy of the function object is caught too) and builtins
-such as ``torch.nn.functional.cosine_similarity`` by identity. A class in the list
-stands for its ``__init__`` and ``forward``/``__call__``.
+such as ``torch.nn.functional.cosine_similarity`` by identity; a method written in C,
+such as ``torch.Tensor.softmax``, is caught on any tensor. A class in the list stands
+for its ``__init__`` and ``forward``/``__call__``.
 
 The same wrapper keeps the library whole: a learner's function that replaces a
 function of mmlearn or torch (``dalle.causal_mask = ...``) has the change undone when
@@ -20,6 +21,7 @@ it returns, and the verdict says so.
 
 import inspect
 import sys
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +41,18 @@ def _name(fn: Any) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
-def _watch_targets(forbidden: Iterable[Any]) -> tuple[dict, dict]:
-    """The code objects and builtins to refuse, each mapped to the name shown."""
+C_METHODS = (types.MethodDescriptorType, types.WrapperDescriptorType)
+
+
+def _watch_targets(forbidden: Iterable[Any]) -> tuple[dict, dict, dict]:
+    """The code objects, builtins and C methods to refuse, each mapped to the name shown."""
     codes: dict = {}
     builtins: dict = {}
+    methods: dict = {}  # method name -> [(class, name shown)]
     for item in forbidden:
+        if isinstance(item, C_METHODS):
+            methods.setdefault(item.__name__, []).append((item.__objclass__, _name(item)))
+            continue
         name = _name(item)
         parts = ([getattr(item, n, None) for n in ("__init__", "forward", "__call__")]
                  if isinstance(item, type) else [item])
@@ -57,7 +66,7 @@ def _watch_targets(forbidden: Iterable[Any]) -> tuple[dict, dict]:
                     builtins[part] = name
                 except TypeError:  # not hashable: cannot be one we know
                     pass
-    return codes, builtins
+    return codes, builtins, methods
 
 
 @dataclass
@@ -68,7 +77,7 @@ class Watch:
     calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._codes, self._builtins = _watch_targets(self.forbidden)
+        self._codes, self._builtins, self._methods = _watch_targets(self.forbidden)
 
     def hook(self, frame, event: str, arg: Any) -> None:
         """A ``sys.setprofile`` hook: refuse (and write down) a forbidden call."""
@@ -80,13 +89,18 @@ class Watch:
                 name = self._builtins.get(arg)
             except TypeError:
                 name = None
+            if name is None and self._methods:
+                owner = getattr(arg, "__self__", None)
+                for cls, shown in self._methods.get(getattr(arg, "__name__", ""), ()):
+                    if isinstance(owner, cls):
+                        name = shown
         if name is not None:
             self.calls.append(name)
             raise Delegated(f"{name} is not allowed in this answer")
 
     def install(self) -> None:
         """Watch the calling thread (call it first thing in the thread that runs the learner)."""
-        if self._codes or self._builtins:
+        if self._codes or self._builtins or self._methods:
             sys.setprofile(self.hook)
 
     @staticmethod
