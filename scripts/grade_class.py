@@ -1,29 +1,40 @@
-"""Grade a class's notebooks with nbgrader and write one table: a row per learner.
+"""Grade a class with nbgrader's own commands, and write one table: a row per learner.
 
-    python scripts/grade_class.py notebooks/00_start_here.ipynb submissions/ grades.csv
+    python scripts/grade_class.py NOTEBOOK [NOTEBOOK ...] SUBMISSIONS OUT.csv [--course DIR]
 
-NOTEBOOK is the teacher's notebook (with its ``### BEGIN SOLUTION`` blocks).
-SUBMISSIONS_DIR holds one notebook per learner, either ``NAME.ipynb`` or
-``NAME/<notebook>.ipynb``; NAME becomes the learner's row.
+Each NOTEBOOK is a teacher's notebook (with its ``### BEGIN SOLUTION`` blocks); each
+becomes one nbgrader assignment, named after the file. SUBMISSIONS holds one folder
+per learner, ``NAME/<notebook>.ipynb`` (or, for a single notebook, ``NAME.ipynb``);
+NAME becomes the learner's row.
 
-What it does, in a temporary nbgrader course directory:
-1. the teacher's notebook gets nbgrader's metadata (as in make_student_copies.py) and
-   ``nbgrader generate_assignment`` records its checks (one test cell ``qN.check()`` per
-   question, 1 point each unless --points);
-2. ``nbgrader autograde`` runs each learner's notebook in a fresh kernel, with errors
-   allowed, so that every check runs and gives a verdict; a cell may run --cell-timeout
-   seconds, a whole notebook --timeout seconds (then it is stopped). The kernel gets
-   ``MMLEARN_GRADING=1``, which makes a check that is not correct raise, so nbgrader
-   gives it 0 points; nbgrader restores any check cell a learner edited or deleted;
-3. the CSV has the columns learner, q1..qN (points), total, note. A learner whose
-   notebook could not be graded (stopped, crashed) still gets a row, with the reason in
-   the note and no points.
+The steps are nbgrader's, run in the course folder DIR (a temporary one unless
+``--course`` is given, which keeps it for nbgrader's own commands afterwards):
 
-Needs nbgrader (``pip install -e ".[teacher]"``), in the same environment as mmlearn.
+1. ``source/``: the teacher's notebooks with nbgrader's metadata; a check cell
+   ``qN.check()`` is worth the points its question declares in
+   ``mmlearn.exercises.lessonNN`` (builds more than predictions);
+   ``nbgrader generate_assignment`` writes ``release/``, the copies learners get;
+2. collect: every learner's notebook is copied to ``submitted/NAME/ASSIGNMENT/``;
+3. ``nbgrader autograde`` runs each in a fresh kernel that starts in grading mode
+   (an IPython start-up file in ``grading/ipython`` calls
+   ``mmlearn.exercises.grading.start_grading`` before the first cell; nothing a cell
+   sets switches it off); errors are allowed, so every check gives a verdict; a cell
+   may run --cell-timeout seconds, a notebook --timeout seconds;
+4. ``nbgrader generate_feedback`` writes ``feedback/NAME/ASSIGNMENT/*.html``;
+5. ``nbgrader export`` writes nbgrader's own ``grades.csv`` in DIR;
+6. OUT.csv: learner, the points of every question, total, the solutions the learner's
+   notebook showed, tampering the grading watchdog saw, and notes (time-outs, not
+   attempted). The points of a question whose check was tampered with (all of them when
+   the exercise machinery itself was changed) are withheld, in nbgrader's gradebook too
+   (a manual score of 0, which a teacher can change in formgrader).
+
+Needs nbgrader (``pip install -e ".[teacher]"``; ``.venv-dev`` has it), in the same
+environment as mmlearn.
 """
 
 import argparse
 import csv
+import importlib
 import io
 import json
 import os
@@ -39,6 +50,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_student_copies import add_nbgrader_metadata  # noqa: E402
 
+from mmlearn.exercises.grading import read_log  # noqa: E402
 from mmlearn.files import atomic_write_bytes  # noqa: E402
 
 CONFIG = """\
@@ -50,23 +62,41 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.raise_on_iopub_timeout = False
 """
 
+# Run by every grading kernel before the notebook's first cell. nbgrader runs a
+# notebook in its folder autograded/NAME/ASSIGNMENT, which names the log.
+STARTUP = """\
+def _mmlearn_start_grading():
+    import os
+    from pathlib import Path
 
-def learner_notebooks(submissions: Path, notebook_name: str) -> dict[str, Path | str]:
+    from mmlearn.exercises.grading import start_grading
+
+    here = Path.cwd()
+    logs = Path(os.environ["MMLEARN_GRADING_LOGS"])
+    start_grading(logs / f"{here.parent.name}--{here.name}.jsonl", get_ipython())
+
+
+_mmlearn_start_grading()
+del _mmlearn_start_grading
+"""
+
+
+def learner_notebooks(submissions: Path, notebook_name: str,
+                      single: bool) -> dict[str, Path | str]:
     """Each learner's notebook (or, when none can be chosen, why not), by name."""
     found: dict[str, Path | str] = {}
     for entry in sorted(submissions.iterdir()):
-        if entry.is_file() and entry.suffix == ".ipynb":
+        if entry.is_file() and entry.suffix == ".ipynb" and single:
             found[entry.stem] = entry
         elif entry.is_dir() and not entry.name.startswith("."):
             candidates = sorted(p for p in entry.rglob("*.ipynb")
                                 if ".ipynb_checkpoints" not in p.parts)
             named = [p for p in candidates if p.name == notebook_name]
-            if len(named) == 1 or len(candidates) == 1:
+            if len(named) == 1 or (single and len(candidates) == 1):
                 found[entry.name] = (named or candidates)[0]
             else:
-                found[entry.name] = (f"no notebook found in {entry.name}/" if not candidates
-                                     else f"several notebooks in {entry.name}/, none named "
-                                          f"{notebook_name}")
+                found[entry.name] = (f"no {notebook_name} in {entry.name}/" if not named
+                                     else f"several {notebook_name} in {entry.name}/")
     return found
 
 
@@ -80,12 +110,44 @@ def student_id(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def run(command: list[str], cwd: Path, env: dict, timeout: float | None) -> tuple[int, str]:
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def question_points(notebook: Path) -> dict[str, float]:
+    """The points of each question, from the lesson's exercise module (``00_...`` -> lesson00)."""
+    match = re.match(r"(\d\d)_", notebook.name)
+    if not match:
+        return {}
+    try:
+        module = importlib.import_module(f"mmlearn.exercises.lesson{match.group(1)}")
+    except ImportError:
+        return {}
+    return {name: float(q.points) for name, q in vars(module).items()
+            if type(q).__name__ == "Question" and re.fullmatch(r"q\d+", name)}
+
+
+def jupyter_data_dirs() -> str:
+    """JUPYTER_PATH for nbgrader: the data folders (nbconvert's templates) of every venv on
+    sys.path, e.g. the learners' .venv under .venv-dev, which Jupyter does not look in."""
+    folders = []
+    for entry in sys.path:
+        site = Path(entry)
+        if site.name == "site-packages":
+            data = site.parents[2] / "share" / "jupyter"
+            if data.is_dir() and str(data) not in folders:
+                folders.append(str(data))
+    return os.pathsep.join(folders + [os.environ.get("JUPYTER_PATH", "")]).strip(os.pathsep)
+
+
+def run(command: list, cwd: Path, env: dict, timeout: float | None) -> tuple[int, str]:
     """Run ``command``; on a timeout stop it and everything it started (the kernel too)."""
     kwargs: dict = {"start_new_session": True} if os.name == "posix" else {
         "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, errors="replace", **kwargs)
+    process = subprocess.Popen([str(c) for c in command], cwd=cwd, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", **kwargs)
     try:
         output, _ = process.communicate(timeout=timeout)
         return process.returncode, output
@@ -106,13 +168,15 @@ def _errors(log: str) -> str:
     return text[:200]
 
 
-def notebook_notes(path: Path) -> list[str]:
-    """What an autograded notebook records besides points: time-outs, kernel deaths, and
-    the checks the learner did not attempt."""
+def notebook_notes(path: Path) -> tuple[list[str], int]:
+    """What an autograded notebook records besides points (time-outs, kernel deaths, checks
+    not attempted), and how many code cells it ran."""
     if not path.exists():
-        return []
-    problems, unattempted = set(), []
+        return [], 0
+    problems, unattempted, ran = set(), [], 0
     for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+        if cell.get("cell_type") == "code" and cell.get("execution_count"):
+            ran += 1
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
@@ -127,12 +191,37 @@ def notebook_notes(path: Path) -> list[str]:
     notes = sorted(problems)
     if unattempted:
         notes.append("not attempted: " + " ".join(unattempted))
-    return notes
+    return notes, ran
 
 
-def grade(notebook: Path, submissions: Path, out_csv: Path, cell_timeout: float = 120,
-          timeout: float = 600, points: float = 1, workdir: Path | None = None) -> list[dict]:
-    """Grade every learner's notebook; write and return the rows of the table."""
+def make_course(root: Path, notebooks: list[Path], cell_timeout: float) -> dict[str, dict]:
+    """nbgrader's course folder: config, source/, the grading start-up; ``{assignment: points}``."""
+    questions = {}
+    for notebook in notebooks:
+        points = question_points(notebook)
+        source = add_nbgrader_metadata(json.loads(notebook.read_text(encoding="utf-8")),
+                                       points or 1)
+        graded = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+                  for c in source["cells"]
+                  if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+        if not graded:
+            sys.exit(f"{notebook} has no check cells (a cell holding only `q1.check()`)")
+        folder = root / "source" / notebook.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / notebook.name).write_text(json.dumps(source), encoding="utf-8")
+        questions[notebook.stem] = graded
+    (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root),
+                                                           cell_timeout=int(cell_timeout)))
+    startup = root / "grading" / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-mmlearn-grading.py").write_text(STARTUP)
+    (root / "grading" / "logs").mkdir(exist_ok=True)
+    return questions
+
+
+def grade(notebooks: list[Path], submissions: Path, out_csv: Path, cell_timeout: float = 120,
+          timeout: float = 600, course: Path | None = None) -> list[dict]:
+    """Grade every learner's notebooks; write and return the rows of the table."""
     try:
         from nbgrader.api import Gradebook, MissingEntry
     except ImportError:
@@ -141,76 +230,108 @@ def grade(notebook: Path, submissions: Path, out_csv: Path, cell_timeout: float 
     # nbgrader runs the `alembic` command: the one beside this Python (a venv not activated).
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
                                           os.environ.get("PATH", "")])
-    source = add_nbgrader_metadata(json.loads(notebook.read_text(encoding="utf-8")), points)
-    questions = [c["metadata"]["nbgrader"]["grade_id"] for c in source["cells"]
-                 if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-    if not questions:
-        sys.exit(f"{notebook} has no check cells (a cell holding only `q1.check()`)")
-    assignment = notebook_id = notebook.stem
-    submitted = learner_notebooks(submissions, notebook.name)
-
-    root = Path(workdir or tempfile.mkdtemp(prefix="mmlearn-grading-"))
+    root = Path(course or tempfile.mkdtemp(prefix="mmlearn-grading-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    (root / "source" / assignment).mkdir(parents=True, exist_ok=True)
-    (root / "source" / assignment / notebook.name).write_text(json.dumps(source),
-                                                               encoding="utf-8")
-    (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root),
-                                                           cell_timeout=int(cell_timeout)))
-    env = {**os.environ, "MMLEARN_GRADING": "1", "PYTHONIOENCODING": "utf-8"}
+    questions = make_course(root, notebooks, cell_timeout)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "JUPYTER_PATH": jupyter_data_dirs(),
+           "IPYTHONDIR": str(root / "grading" / "ipython"),
+           "MMLEARN_GRADING_LOGS": str(root / "grading" / "logs")}
+    env.pop("MMLEARN_GRADING", None)
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    code, log = run([*nbgrader, "generate_assignment", assignment, "--force"], root, env, 300)
-    if code != 0:
-        sys.exit(f"nbgrader generate_assignment failed:\n{log}")
+    for assignment in questions:
+        code, log = run([*nbgrader, "generate_assignment", assignment, "--force"], root, env, 300)
+        if code != 0:
+            sys.exit(f"nbgrader generate_assignment {assignment} failed:\n{log}")
 
-    rows, taken = [], set()
-    for name, path in submitted.items():
-        row = {"learner": name, **dict.fromkeys(questions, ""), "total": 0, "note": ""}
-        rows.append(row)
-        if isinstance(path, str):
-            row["note"] = f"not graded: {path}"
-            continue
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            row["note"] = f"not graded: {path.name} is not a notebook (not valid JSON: {error})"
-            continue
-        sid = student_id(name, taken)
-        target = root / "submitted" / sid / assignment
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target / notebook.name)
-        start = time.monotonic()
-        code, log = run([*nbgrader, "autograde", assignment, f"--student={sid}", "--force"],
-                        root, env, timeout)
-        seconds = time.monotonic() - start
-        scores = {}
-        try:
-            with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-                result = gradebook.find_submission_notebook(notebook_id, assignment, sid)
-                scores = {g.name: g.score for g in result.grades if g.auto_score is not None}
-        except MissingEntry:
-            pass
-        if code == -1:
-            row["note"] = f"not graded: stopped after {timeout:g} s (--timeout)"
-            continue
-        if code != 0 or not scores:
-            row["note"] = f"not graded: nbgrader failed ({_errors(log)})"
-            continue
-        for question in questions:
-            row[question] = _number(scores.get(question, 0))
-        row["total"] = _number(sum(scores.get(q, 0) for q in questions))
-        notes = notebook_notes(root / "autograded" / sid / assignment / notebook.name)
-        row["note"] = "; ".join(notes)
-        print(f"{name}: {row['total']} of {_number(points * len(questions))} "
-              f"({seconds:.0f} s){'; ' + row['note'] if row['note'] else ''}")
+    single = len(notebooks) == 1
+    columns = [q if single else f"{a}:{q}" for a, graded in questions.items() for q in graded]
+    rows: dict[str, dict] = {}
+    taken: set[str] = set()
+    ids: dict[str, str] = {}
+    for notebook in notebooks:
+        assignment = notebook.stem
+        graded = questions[assignment]
+        for name, path in learner_notebooks(submissions, notebook.name, single).items():
+            row = rows.setdefault(name, {"learner": spreadsheet_safe(name),
+                                         **dict.fromkeys(columns, 0), "total": 0,
+                                         "solutions shown": [], "tampering": [], "note": []})
+            prefix = "" if single else f"{assignment}: "
+            if isinstance(path, str):
+                row["note"].append(f"{prefix}not graded: {path}")
+                continue
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, ValueError) as error:
+                row["note"].append(f"{prefix}not graded: {path.name} is not a notebook "
+                                   f"(not valid JSON: {error})")
+                continue
+            sid = ids.setdefault(name, student_id(name, taken))
+            target = root / "submitted" / sid / assignment
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / notebook.name)
+            start = time.monotonic()
+            code, log = run([*nbgrader, "autograde", assignment, f"--student={sid}", "--force"],
+                            root, env, timeout)
+            seconds = time.monotonic() - start
+            if code == -1:
+                row["note"].append(f"{prefix}not graded: stopped after {timeout:g} s (--timeout)")
+                continue
+            notes, ran = notebook_notes(root / "autograded" / sid / assignment / notebook.name)
+            found = read_log(root / "grading" / "logs" / f"{sid}--{assignment}.jsonl")
+            tampered = list(found["tampered"])
+            withheld = found["tampered_questions"] & set(graded)
+            if found["cells"] < ran:
+                tampered.append(f"the grading watchdog stopped after cell {found['cells']} "
+                                f"of {ran}")
+            if found["machinery"] or found["cells"] < ran:
+                withheld = set(graded)  # what serves every question was changed
+            scores = {}
+            try:
+                with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+                    result = gradebook.find_submission_notebook(notebook.stem, assignment, sid)
+                    for grade_cell in result.grades:
+                        if grade_cell.name in withheld:  # so nbgrader's export says it too
+                            grade_cell.manual_score = 0
+                    gradebook.db.commit()
+                    scores = {g.name: g.score for g in result.grades if g.auto_score is not None}
+            except MissingEntry:
+                pass
+            if code != 0 or not scores:
+                row["note"].append(f"{prefix}not graded: nbgrader failed ({_errors(log)})")
+                continue
+            for question in graded:
+                points = scores.get(question, 0)
+                row[question if single else f"{assignment}:{question}"] = _number(points)
+                row["total"] = _number(row["total"] + points)
+            row["solutions shown"] += [f"{prefix}{q}" for q in found["solutions"]]
+            row["tampering"] += [f"{prefix}{t}" for t in tampered]
+            if withheld:
+                notes.append("points withheld for tampering: " + " ".join(sorted(withheld)))
+            row["note"] += [f"{prefix}{n}" for n in notes]
+            earned = sum(scores.get(q, 0) for q in graded)
+            print(f"{name} / {assignment}: {_number(earned)} of {_number(sum(graded.values()))} "
+                  f"({seconds:.0f} s)"
+                  f"{'; ' + '; '.join(notes) if notes else ''}")
+
+    for assignment in questions:
+        code, log = run([*nbgrader, "generate_feedback", assignment, "--force"], root, env, 600)
+        if code != 0:
+            print(f"nbgrader generate_feedback {assignment} failed: {_errors(log)}")
+    code, log = run([*nbgrader, "export", "--to", root / "grades.csv"], root, env, 300)
+    if code != 0:
+        print(f"nbgrader export failed: {_errors(log)}")
 
     table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=["learner", *questions, "total", "note"])
+    fields = ["learner", *columns, "total", "solutions shown", "tampering", "note"]
+    writer = csv.DictWriter(table, fieldnames=fields)
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows.values():
+        writer.writerow({**row, **{k: spreadsheet_safe("; ".join(row[k]))
+                                   for k in ("solutions shown", "tampering", "note")}})
     atomic_write_bytes(out_csv, table.getvalue().encode("utf-8"))  # all rows, or the old file
-    if workdir is None:
+    if course is None:
         shutil.rmtree(root, ignore_errors=True)
-    return rows
+    return list(rows.values())
 
 
 def _number(value: float) -> float | int:
@@ -219,23 +340,27 @@ def _number(value: float) -> float | int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebook", type=Path, help="the teacher's notebook, with solutions")
-    parser.add_argument("submissions", type=Path, help="NAME.ipynb or NAME/ per learner")
-    parser.add_argument("out_csv", type=Path, help="the table to write")
+    parser.add_argument("paths", type=Path, nargs="+", metavar="NOTEBOOK ... SUBMISSIONS OUT",
+                        help="the teacher's notebooks (with solutions), the submissions folder "
+                             "(NAME/ per learner) and the table to write")
     parser.add_argument("--cell-timeout", type=float, default=120,
                         help="seconds a cell may run (default 120)")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds a learner's whole notebook may run (default 600)")
-    parser.add_argument("--points", type=float, default=1, help="points per check (default 1)")
-    parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="build the nbgrader course in DIR and keep it (autograded "
-                             "notebooks with every verdict are in DIR/autograded/)")
+    parser.add_argument("--course", type=Path, metavar="DIR",
+                        help="build nbgrader's course folder in DIR and keep it (release/, "
+                             "autograded/, feedback/, gradebook.db, grades.csv)")
     args = parser.parse_args()
-    if not args.submissions.is_dir():
-        parser.error(f"{args.submissions} is not a folder")
-    rows = grade(args.notebook, args.submissions, args.out_csv, args.cell_timeout,
-                 args.timeout, args.points, args.keep)
-    print(f"wrote {args.out_csv}: {len(rows)} learners")
+    if len(args.paths) < 3:
+        parser.error("give at least one notebook, the submissions folder and the table")
+    *notebooks, submissions, out_csv = args.paths
+    for notebook in notebooks:
+        if notebook.suffix != ".ipynb" or not notebook.is_file():
+            parser.error(f"{notebook} is not a notebook file")
+    if not submissions.is_dir():
+        parser.error(f"{submissions} is not a folder")
+    rows = grade(notebooks, submissions, out_csv, args.cell_timeout, args.timeout, args.course)
+    print(f"wrote {out_csv}: {len(rows)} learners")
 
 
 if __name__ == "__main__":

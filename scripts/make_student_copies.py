@@ -37,16 +37,26 @@ from urllib.parse import quote
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PLACEHOLDER = 'raise NotImplementedError("Your turn: replace this line with your solution.")'
 CHECK_CELL = re.compile(r"^\s*(q\d+)\.check\(\s*\)\s*;?\s*$")
+ANY_CHECK = re.compile(r"\bq\d+\s*\.\s*check\s*\(")
+# A line that looks like a solution marker in any spelling (case, spaces, number of #).
+MARKER_LIKE = re.compile(r"^\s*#+\s*(begin|end)\s*_?\s*solution\b", re.IGNORECASE)
 BADGE_HOSTS = ("colab.research.google.com", "mybinder.org")
 # A Markdown badge: [![alt](image)](link), with what surrounds it on its line.
 BADGE = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\((https?://[^)\s]+)\)")
 
 
 def strip_solutions(source: str) -> str:
-    """Replace each BEGIN/END SOLUTION block by one indented placeholder line."""
+    """Replace each BEGIN/END SOLUTION block by one indented placeholder line.
+
+    A line that looks like a marker but is not spelled exactly so (``## begin solution``,
+    ``###BEGIN SOLUTION``) is an error, not a line left in: it would leak the solution.
+    """
     out, inside = [], False
-    for line in source.splitlines():
+    for number, line in enumerate(source.splitlines(), start=1):
         stripped = line.strip()
+        if MARKER_LIKE.match(line) and stripped not in (BEGIN, END):
+            raise ValueError(f"line {number}: {stripped!r} looks like a solution marker but "
+                             f"is not spelled {BEGIN!r} or {END!r}; fix its spelling")
         if stripped == BEGIN:
             if inside:
                 raise ValueError(f"nested {BEGIN!r}: close the first block with {END!r}")
@@ -79,15 +89,29 @@ def checked_question(source: str) -> str | None:
     return None
 
 
-def add_nbgrader_metadata(notebook: dict, points: float = 1) -> dict:
+def add_nbgrader_metadata(notebook: dict, points: float | dict[str, float] = 1) -> dict:
     """Mark answer cells and check cells for nbgrader, in place; return the notebook.
 
     An answer cell is named after the first check that follows it (``q1_answer``);
     the question names (``q1``, ``q2``...) become the grade ids of the check cells.
+    ``points`` is one number for every check, or a number per question name. A check
+    written in a cell the grader cannot recognise (``q1.check()`` with other code, or in
+    Markdown), and a solution marker in a Markdown cell, are errors.
     """
     cells = notebook["cells"]
     questions = [checked_question(_source(c)) if c["cell_type"] == "code" else None
                  for c in cells]
+    for index, (cell, question) in enumerate(zip(cells, questions)):
+        source = _source(cell)
+        if cell["cell_type"] == "code" and question is None and ANY_CHECK.search(
+                "\n".join(line for line in source.splitlines()
+                          if not line.strip().startswith("#"))):
+            raise ValueError(f"cell {index}: a check must stand alone in its cell "
+                             f"(`q1.check()`), or the grader cannot give it points")
+        if cell["cell_type"] == "markdown" and any(MARKER_LIKE.match(line)
+                                                   for line in source.splitlines()):
+            raise ValueError(f"cell {index}: a solution marker in a Markdown cell; put "
+                             f"the solution in a code cell")
     seen: dict[str, int] = {}
     for index, cell in enumerate(cells):
         if cell["cell_type"] != "code":
@@ -100,8 +124,9 @@ def add_nbgrader_metadata(notebook: dict, points: float = 1) -> dict:
                 raise ValueError(f"{grade_id}.check() appears twice; nbgrader needs one test "
                                  f"cell per question")
             seen[grade_id] = index
+            worth = points.get(grade_id, 1) if isinstance(points, dict) else points
             cell["metadata"]["nbgrader"] = {**base, "grade": True, "solution": False,
-                                            "locked": True, "points": points,
+                                            "locked": True, "points": worth,
                                             "grade_id": grade_id}
         elif BEGIN in _source(cell):
             following = next((q for q in questions[index + 1:] if q), "answer")

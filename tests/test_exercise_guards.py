@@ -201,8 +201,8 @@ def test_solutions_and_tampering_are_written_to_the_log(not_grading, tmp_path):
         Question.reveal = original
     summary = grading.read_log(log)
     assert summary["solutions"] == ["q9"]
-    assert "Question.reveal" in summary["tampered"]
-    assert any("q9" in t for t in summary["tampered"])
+    assert "Question.reveal" in summary["tampered"] and summary["machinery"]
+    assert any("q9" in t for t in summary["tampered"]) and summary["tampered_questions"] == {"q9"}
     assert summary["cells"] == 2
 
 

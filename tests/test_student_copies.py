@@ -111,3 +111,28 @@ def test_student_copy_of_00_runs_until_the_first_exercise(tmp_path, monkeypatch)
     failed = [c for c in copy.cells
               if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert len(failed) == 1 and "raise NotImplementedError" in failed[0].source
+
+
+@pytest.mark.parametrize("source", ["## BEGIN SOLUTION\nx = 1\n### END SOLUTION",
+                                    "### begin solution\nx = 1\n### END SOLUTION",
+                                    "###BEGIN SOLUTION\nx = 1\n###END SOLUTION",
+                                    "    #### END  SOLUTION"])
+def test_a_marker_the_stripper_does_not_know_is_an_error(source):
+    with pytest.raises(ValueError, match="looks like a solution marker"):
+        students.strip_solutions(source)
+
+
+@pytest.mark.parametrize("cell", [
+    {"cell_type": "code", "source": "print(q1.check())", "metadata": {}},
+    {"cell_type": "code", "source": "q1.check()\nq2.check()", "metadata": {}},
+    {"cell_type": "markdown", "source": "### BEGIN SOLUTION\nx = 1\n### END SOLUTION",
+     "metadata": {}}])
+def test_a_check_or_marker_the_grader_cannot_place_is_an_error(cell):
+    with pytest.raises(ValueError, match="cell 0"):
+        students.add_nbgrader_metadata({"cells": [cell]})
+
+
+def test_points_can_differ_per_question():
+    cells = [{"cell_type": "code", "source": f"q{n}.check()", "metadata": {}} for n in (1, 2)]
+    notebook = students.add_nbgrader_metadata({"cells": cells}, {"q1": 3, "q2": 1})
+    assert [c["metadata"]["nbgrader"]["points"] for c in notebook["cells"]] == [3, 1]

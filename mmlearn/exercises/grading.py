@@ -42,43 +42,39 @@ def record(event: str, **details: Any) -> None:
         handle.write(line + "\n")
 
 
-def _machinery() -> dict[str, Any]:
-    """The objects a learner could replace to switch grading off, by name."""
+def _machinery() -> dict[tuple[str, str | None], Any]:
+    """The objects a learner could replace to switch grading off, by (what, question)."""
     from mmlearn.exercises import core
 
-    watched = {f"Question.{name}": core.Question.__dict__.get(name)
-               for name in ("check", "_feedback", "solution", "reveal")}
-    watched.update({"core.grading": core.grading, "core.Question": core.Question,
-                    "grading.record": record, "grading._STATE": _STATE})
+    watched: dict[tuple[str, str | None], Any] = {
+        (f"Question.{name}", None): core.Question.__dict__.get(name)
+        for name in ("check", "_feedback", "solution", "reveal")}
+    watched.update({("core.grading", None): core.grading, ("core.Question", None): core.Question,
+                    ("grading.record", None): record, ("grading._STATE", None): _STATE})
     for question in core.registered_questions():
-        label = f"{question.name} ({question.variable})"
-        watched[f"{label}: its checker"] = question.checker
-        watched[f"{label}: its check"] = question.__dict__.get("check")
+        watched[(f"{question.name}'s checker", question.name)] = question.checker
+        watched[(f"{question.name}.check", question.name)] = question.__dict__.get("check")
     return watched
 
 
-def _imported_questions(namespace: dict) -> dict[str, Any]:
-    """The notebook's variables that hold one of the course's questions."""
-    from mmlearn.exercises import core
-
-    return {name: value for name, value in namespace.items()
-            if isinstance(value, core.Question) and not name.startswith("_")}
-
-
 def _after_cell(namespace: dict) -> None:
-    """The watchdog: write one line per cell and any change to the machinery."""
+    """The watchdog: write one line per cell, with any change to the machinery."""
     if not _STATE["on"]:
         return
     baseline = _STATE["baseline"]
-    changed = [name for name, value in _machinery().items()
-               if name in baseline and baseline[name] is not value]
+    changed = [{"what": what, "question": question}
+               for (what, question), value in _machinery().items()
+               if (what, question) in baseline and baseline[(what, question)] is not value]
+    from mmlearn.exercises import core
     seen = _STATE.setdefault("questions", {})
-    for name, question in _imported_questions(namespace).items():
-        seen.setdefault(name, question)
+    for name, value in namespace.items():
+        if isinstance(value, core.Question) and not name.startswith("_"):
+            seen.setdefault(name, value)
     for name, question in seen.items():
         if namespace.get(name) is not question:
-            changed.append(f"the notebook variable {name} (it no longer holds the question)")
-    record("cell", tampered=sorted(set(changed)))
+            changed.append({"what": f"the notebook variable {name} no longer holds the question",
+                            "question": question.name})
+    record("cell", tampered=changed)
 
 
 def start_grading(log: str | Path, shell: Any = None) -> None:
@@ -98,28 +94,40 @@ def start_grading(log: str | Path, shell: Any = None) -> None:
 
 
 def read_log(log: str | Path) -> dict[str, Any]:
-    """What a grading log says: solutions shown, tampering, whether the watchdog ran to the end.
+    """What a grading log says: cells watched, solutions shown, tampering.
 
-    Returns ``{"cells": n, "solutions": [question...], "tampered": [what...]}``.
+    Returns ``{"cells": n, "solutions": [question...], "tampered": [what...],
+    "tampered_questions": {question...}, "machinery": bool}``; ``machinery`` is True when
+    something that serves every question was changed (or the log is missing or forged).
     """
-    summary: dict[str, Any] = {"cells": 0, "solutions": [], "tampered": []}
+    summary: dict[str, Any] = {"cells": 0, "solutions": [], "tampered": [],
+                               "tampered_questions": set(), "machinery": False}
+
+    def tampered(what: str, question: Any = None) -> None:
+        if what not in summary["tampered"]:
+            summary["tampered"].append(what)
+        if isinstance(question, str):
+            summary["tampered_questions"].add(question)
+        else:
+            summary["machinery"] = True
+
     path = Path(log)
     if not path.exists():
-        summary["tampered"].append("no grading log (the grading start-up did not run)")
+        tampered("no grading log (the grading start-up did not run)")
         return summary
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             event = json.loads(line)
         except ValueError:
-            summary["tampered"].append("a line of the grading log is not the grader's")
-            continue
+            event = None
         if not isinstance(event, dict):
+            tampered("a line of the grading log is not the grader's")
             continue
         if event.get("event") == "cell":
             summary["cells"] += 1
-            for what in event.get("tampered", []):
-                if what not in summary["tampered"]:
-                    summary["tampered"].append(what)
+            for finding in event.get("tampered", []):
+                if isinstance(finding, dict):
+                    tampered(str(finding.get("what")), finding.get("question"))
         elif event.get("event") == "solution":
             question = str(event.get("question", "?"))
             if question not in summary["solutions"]:
