@@ -20,7 +20,8 @@ locked, so nbgrader restores it if a student edits it).
 The Colab and Binder badges of the teacher's notebooks open the teacher's repository,
 solutions included. A student copy drops them, or, with ``--repo OWNER/NAME`` (and
 ``--branch``, ``--dir``), points them at the repository where the teacher publishes
-the student copies.
+the student copies; the Colab cell then fetches the course from that repository too
+(it should hold the package and the student copies, not the teacher's notebooks).
 
 Standard library only: a teacher can make copies without torch.
 
@@ -41,6 +42,7 @@ ANY_CHECK = re.compile(r"\bq\d+\s*\.\s*check\s*\(")
 # A line that looks like a solution marker in any spelling (case, spaces, number of #).
 MARKER_LIKE = re.compile(r"^\s*#+\s*(begin|end)\s*_?\s*solution\b", re.IGNORECASE)
 BADGE_HOSTS = ("colab.research.google.com", "mybinder.org")
+TEACHER_REPO = "https://github.com/mmlearn-course/mmlearn"  # what the Colab cell clones
 # A Markdown badge: [![alt](image)](link), with what surrounds it on its line.
 BADGE = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\((https?://[^)\s]+)\)")
 
@@ -176,6 +178,8 @@ def student_notebook(notebook: dict, name: str = "notebook.ipynb", repo: str | N
         if cell["cell_type"] != "code":
             continue
         cell["source"] = strip_solutions(_source(cell))
+        if repo is not None:  # the Colab cell fetches the course from the student repository
+            cell["source"] = cell["source"].replace(TEACHER_REPO, f"https://github.com/{repo}")
         cell["outputs"] = []
         cell["execution_count"] = None
         cell["metadata"].pop("execution", None)

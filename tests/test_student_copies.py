@@ -97,6 +97,8 @@ def test_the_command_line_writes_copies_with_badges_for_another_repository(tmp_p
     copy = json.loads((tmp_path / "00_start_here.ipynb").read_text())
     assert any("colab.research.google.com/github/school/ml-class/blob/spring/notebooks/"
                "00_start_here.ipynb" in u for u in _links(copy))
+    code = "".join("".join(c["source"]) for c in copy["cells"] if c["cell_type"] == "code")
+    assert "github.com/school/ml-class" in code and students.TEACHER_REPO not in code
 
 
 def test_student_copy_of_00_runs_until_the_first_exercise(tmp_path, monkeypatch):
