@@ -222,3 +222,13 @@ def test_passed_answers_without_raising_and_reuses_the_last_check(not_grading, m
     assert not q.passed()   # wrong, and no NotCorrect even in grading mode
     namespace["cos"] = lambda a, b: (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))
     assert q.passed()
+
+
+def test_a_cell_that_switches_grading_off_is_logged_and_undone(not_grading, tmp_path):
+    log = tmp_path / "log.jsonl"
+    grading.start_grading(log)
+    grading._STATE["on"] = False  # what a learner's cell could write
+    grading._after_cell({})
+    assert grading.grading()
+    summary = grading.read_log(log)
+    assert "grading was switched off" in summary["tampered"] and summary["machinery"]

@@ -676,18 +676,19 @@ class Question:
 
     def check(self, answer: Any = MISSING) -> Feedback:
         """Check ``answer``, or, when called with no argument, the notebook variable."""
+        graded = grading()  # read before any learner code runs: an answer cannot change it
         if answer is MISSING:
             answer = _learner_namespace().get(self.variable, MISSING)
-        if self.predict and not grading() and self._committed is not MISSING:
+        if self.predict and not graded and self._committed is not MISSING:
             answer = self._committed  # the first prediction is the one that counts
         feedback = self._feedback(answer)
         self._last = (answer, feedback.correct)
-        if self.predict and not grading() and feedback.well_formed and \
+        if self.predict and not graded and feedback.well_formed and \
                 feedback.status in ("correct", "incorrect"):
             feedback = self._commit(answer, feedback)
         if self._solution_shown and feedback.correct:
             feedback = Feedback("correct", feedback.message[:-1] + " (after `solution()`).")
-        if grading() and not feedback.correct:
+        if graded and not feedback.correct:
             raise NotCorrect(feedback)
         return feedback
 

@@ -34,11 +34,15 @@ def grading() -> bool:
 
 def record(event: str, **details: Any) -> None:
     """Append one event to the grading log (nothing happens outside grading)."""
-    log = _STATE["log"]
-    if not _STATE["on"] or log is None:
+    if _STATE["on"]:
+        _write(event, **details)
+
+
+def _write(event: str, **details: Any) -> None:
+    if _STATE["log"] is None:
         return
     line = json.dumps({"event": event, "time": round(time.time(), 3), **details})
-    with open(log, "a", encoding="utf-8") as handle:
+    with open(_STATE["log"], "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
 
 
@@ -59,10 +63,13 @@ def _machinery() -> dict[tuple[str, str | None], Any]:
 
 def _after_cell(namespace: dict) -> None:
     """The watchdog: write one line per cell, with any change to the machinery."""
-    if not _STATE["on"]:
-        return
+    if _STATE["baseline"] is None:
+        return  # grading never started in this kernel
+    switched_off = not _STATE["on"]
+    _STATE["on"] = True  # a cell switched grading off: it is logged and switched back on
     baseline = _STATE["baseline"]
-    changed = [{"what": what, "question": question}
+    changed = [{"what": "grading was switched off", "question": None}] if switched_off else []
+    changed += [{"what": what, "question": question}
                for (what, question), value in _machinery().items()
                if (what, question) in baseline and baseline[(what, question)] is not value]
     from mmlearn.exercises import core
@@ -74,7 +81,7 @@ def _after_cell(namespace: dict) -> None:
         if namespace.get(name) is not question:
             changed.append({"what": f"the notebook variable {name} no longer holds the question",
                             "question": question.name})
-    record("cell", tampered=changed)
+    _write("cell", tampered=changed)
 
 
 def start_grading(log: str | Path, shell: Any = None) -> None:

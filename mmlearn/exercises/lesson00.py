@@ -2,67 +2,293 @@
 
 CLIP compares an image and a caption by the cosine of the angle between their
 vectors, and turns a row of similarities into probabilities with a softmax whose
-sharpness is set by a temperature.
+sharpness is set by a temperature. The learner writes both; the lesson then runs them.
 
-Q1 (build): ``cosine_similarity``, which the lesson then uses to score captions.
-Q2 (predict, then run): how sure is a softmax of cosine similarities, at temperature 1?
-Q3: find the temperature that makes the best of three close captions 90 % likely.
+Q1 (build, 3 points): ``cosine_similarity(a, b)``, which the lesson uses to score captions.
+Q2 (build, 3 points): ``softmax_with_temperature(scores, temperature)``, which turns those
+scores into probabilities (and Q4's search can use it).
+Q3 (predict, 1 point): how sure is a softmax of cosine similarities at temperature 1?
+Four choices, each with a line of why.
+Q4 (compute, 2 points): the temperature that makes the best of three close captions 90 %
+likely.
+
+Both builds are checked on inputs drawn afresh at every check, and refuse the library
+functions that would do the work (``forbidden``).
 """
 
 import math
 
 import torch
+import torch.nn.functional as F
 
-from mmlearn.exercises.core import Incorrect, Question, choice_checker, function_checker
+from mmlearn import losses
+from mmlearn.exercises.core import (
+    Incorrect,
+    Question,
+    call_learner,
+    choice_checker,
+    compare,
+    fresh_generator,
+)
 
+# -- shared by the two builds ---------------------------------------------------------
+
+RTOL, ATOL = 1e-4, 1e-6
+
+
+def _matches(got, expected) -> bool:
+    try:
+        compare(got, expected, rtol=RTOL, atol=ATOL)
+        return True
+    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
+        return False
+
+
+def _check_cases(fn, reference, cases, mistakes, first_look=None, last_look=None) -> None:
+    """Run ``fn`` on every case next to ``reference``; name a known mistake when it fits.
+
+    ``mistakes(*args)`` returns ``[(value a mistaken answer gives, message), ...]``;
+    ``first_look(got, *args)`` may return a message before the values are compared, and
+    ``last_look(got, *args)`` one when the values are wrong and no listed mistake fits.
+    """
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+    for number, args in enumerate(cases, start=1):
+        expected = reference(*args)
+        where = f"on test case {number} (of {len(cases)}): "
+        got = call_learner(fn, args, reference=reference, case=f"on test case {number} ")
+        if got is None:
+            raise Incorrect(f"{where}your function returned None: did you forget `return`?")
+        message = first_look(got, *args) if first_look else None
+        if message:
+            raise Incorrect(where + message)
+        if _matches(got, expected):
+            continue
+        for value, message in mistakes(*args):
+            if _matches(got, value):
+                raise Incorrect(where + message)
+        message = last_look(got, *args) if last_look else None
+        if message:
+            raise Incorrect(where + message)
+        try:
+            compare(got, expected, rtol=RTOL, atol=ATOL)
+        except Incorrect as wrong:
+            raise Incorrect(f"{where}{wrong}") from None
+        raise Incorrect(f"{where}your function returned {type(got).__name__}, not numbers.")
+
+
+# -- Q1: cosine similarity ------------------------------------------------------------
 
 def _cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))
 
 
-_generator = torch.Generator().manual_seed(0)
-_cases = [
-    (torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])),
-    (torch.tensor([3.0, 4.0]), torch.tensor([6.0, 8.0])),
-    (torch.tensor([1.0, 2.0, 3.0]), torch.tensor([-1.0, -2.0, -3.0])),
-    (torch.randn(4, 8, generator=_generator), torch.randn(4, 8, generator=_generator) * 5),
-    # one image vector against several caption vectors, as the lesson uses it
-    (torch.randn(1, 8, generator=_generator) * 30, torch.randn(5, 8, generator=_generator) * 3),
-]
+def _cosine_cases(generator: torch.Generator) -> list[tuple]:
+    """Vectors of any length and direction, single and in batches, drawn afresh."""
+    def vectors(*shape, scale=1.0):
+        return torch.randn(*shape, generator=generator) * scale
+
+    def length() -> float:  # lengths from 0.1 to 100: the answer must not depend on them
+        return float(10 ** (torch.rand(1, generator=generator).item() * 3 - 1))
+
+    d = int(torch.randint(3, 12, (1,), generator=generator))
+    a = vectors(d)
+    ortho = vectors(d)
+    ortho = ortho - (ortho @ a) / (a @ a) * a  # at right angles to a: similarity 0
+    return [
+        (a, a * length()),                                  # same direction: 1
+        (a * length(), -a * length()),                      # opposite: -1
+        (a * length(), ortho * length()),                   # orthogonal: 0
+        (vectors(4, d, scale=length()), vectors(4, d, scale=length())),  # a batch of pairs
+        # one picture's vector against five captions' vectors, as the lesson uses it
+        (vectors(1, d, scale=length() * 10), vectors(5, d, scale=length())),
+    ]
+
+
+def _cosine_mistakes(a: torch.Tensor, b: torch.Tensor) -> list[tuple]:
+    dot = (a * b).sum(-1)
+    return [
+        (dot, "these are the dot products of the vectors; the cosine also divides by "
+              "both lengths, so that it ignores how long the vectors are."),
+        (dot / a.norm(dim=-1), "you divide by the length of `a` only; divide by the "
+                               "length of `b` too."),
+        (dot / b.norm(dim=-1), "you divide by the length of `b` only; divide by the "
+                               "length of `a` too."),
+        ((a * b).sum() / (a.norm() * b.norm()), "you summed over every number of the batch "
+                                                "at once; do each sum and each length over "
+                                                "the last dimension only (`dim=-1`)."),
+    ]
+
+
+def _check_cosine(fn) -> None:
+    _check_cases(fn, _cosine_similarity, _cosine_cases(fresh_generator()), _cosine_mistakes)
+
 
 q1 = Question(
     name="q1",
     variable="cosine_similarity",
-    checker=function_checker(_cosine_similarity, _cases),
+    checker=_check_cosine,
     hint_text="The cosine of the angle between two vectors is their dot product divided by "
               "the product of their lengths (`.norm`). Do every sum and every length over "
               "the last dimension only (`dim=-1`): then a batch of vectors works too, and "
               "one vector of shape [1, D] against N of shape [N, D] gives N numbers.",
     solution_text="```python\ndef cosine_similarity(a, b):\n"
                   "    return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))\n```\n"
-                  "`torch.nn.functional.cosine_similarity(a, b, dim=-1)` does the same.",
+                  "The product `a * b` broadcasts [1, D] against [N, D], and `.sum(-1)` adds "
+                  "over the D numbers of each vector.",
+    time_limit=30.0,
+    points=3,
+    forbidden=(torch.nn.functional.cosine_similarity, torch.nn.CosineSimilarity,
+               torch.nn.functional.cosine_embedding_loss, torch.cosine_embedding_loss,
+               torch.nn.CosineEmbeddingLoss, losses.similarity_matrix, _cosine_similarity),
 )
+
+
+# -- Q2: softmax with a temperature ---------------------------------------------------
+
+def _softmax_with_temperature(scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    return torch.softmax(scores / temperature, dim=-1)
+
+
+OVERFLOW = 88.7  # float32's exp is infinite above log(3.4e38)
+
+
+def _softmax_cases(generator: torch.Generator) -> list[tuple]:
+    """Rows of scores and temperatures as CLIP meets them, plus rows a plain exp overflows."""
+    def uniform(low, high) -> float:
+        return low + (high - low) * torch.rand(1, generator=generator).item()
+
+    def similarities(*shape):  # cosine similarities lie in [-1, 1]
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    n = int(torch.randint(3, 8, (1,), generator=generator))
+    large = torch.randn(2, n, generator=generator) * 20 + uniform(200, 900)
+    return [
+        (similarities(n), 1.0),                             # temperature 1: no change
+        (similarities(n), uniform(0.2, 3.0)),               # one row of scores
+        (similarities(4, n), uniform(0.05, 0.5)),           # a batch: one softmax per row
+        (similarities(n) * 0.3, uniform(0.01, 0.03)),       # close scores, a CLIP temperature
+        (large, uniform(0.5, 2.0)),                         # e^(score / T) overflows
+        (similarities(3, n) + 0.95, uniform(0.004, 0.008)),  # so does 0.95 / 0.005 = 190
+    ]
+
+
+def _plain_softmax(scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    weights = (scores / temperature).exp()
+    return weights / weights.sum(-1, keepdim=True)
+
+
+def _softmax_mistakes(scores: torch.Tensor, temperature: float) -> list[tuple]:
+    mistakes = [
+        (torch.softmax(scores * temperature, dim=-1),
+         "you multiply the scores by the temperature; divide them by it (a small "
+         "temperature makes the softmax sharper)."),
+        (torch.softmax(scores, dim=-1),
+         "the temperature changes nothing in your function; divide the scores by it "
+         "before the exponential."),
+        ((scores / temperature).exp(),
+         "these are the weights e^(s / T); divide each by the sum of its row so that "
+         "the probabilities add up to 1."),
+    ]
+    if scores.ndim == 2:
+        mistakes.append((torch.softmax(scores / temperature, dim=0),
+                         "each column of yours sums to 1; every row is one softmax, so "
+                         "sum over the last dimension (`dim=-1`)."))
+        mistakes.append((torch.softmax((scores / temperature).flatten(), dim=0)
+                         .reshape(scores.shape),
+                         "the whole batch of yours sums to 1; every row is one softmax, "
+                         "so sum over the last dimension (`dim=-1`, `keepdim=True`)."))
+    return mistakes
+
+
+def _overflow_message(got, scores: torch.Tensor, temperature: float) -> str | None:
+    """The teaching message when an answer breaks where e^(score / T) overflows."""
+    if (scores / temperature).max() < OVERFLOW:
+        return None
+    if isinstance(got, torch.Tensor) and got.is_floating_point() and bool(
+            torch.isfinite(got).all()):
+        return None
+    return (f"scores / temperature reach {(scores / temperature).max():.0f} here, and "
+            f"e^x is infinite in float32 above x ≈ 88.7, so your result holds NaN or "
+            f"infinity. Subtracting the same number from every score of a row does not "
+            f"change its softmax: subtract the row's largest score first.")
+
+
+def _rows_message(got, scores: torch.Tensor, temperature: float) -> str | None:
+    """The teaching message when the rows of an answer of the right shape do not sum to 1."""
+    if not isinstance(got, torch.Tensor) or got.shape != scores.shape:
+        return None
+    sums = got.detach().double().sum(-1)
+    if torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+        return None
+    return (f"the rows of yours add up to {sums.min():.3g} to {sums.max():.3g}, not 1: divide "
+            f"each row's weights by their sum.")
+
+
+def _check_softmax(fn) -> None:
+    _check_cases(fn, _softmax_with_temperature, _softmax_cases(fresh_generator()),
+                 _softmax_mistakes, first_look=_overflow_message, last_look=_rows_message)
+
 
 q2 = Question(
     name="q2",
+    variable="softmax_with_temperature",
+    checker=_check_softmax,
+    hint_text="Divide the scores by the temperature, take `exp`, and divide each row by its "
+              "sum (`.sum(-1, keepdim=True)`), so that every row adds up to 1. A small "
+              "temperature makes the numbers large, and e^x is infinite in float32 above "
+              "x ≈ 88.7: subtract each row's largest value first "
+              "(`.max(-1, keepdim=True).values`). The softmax does not change, because "
+              "e^(x - m) / Σ e^(x - m) = e^x / Σ e^x.",
+    solution_text="```python\ndef softmax_with_temperature(scores, temperature):\n"
+                  "    logits = scores / temperature\n"
+                  "    logits = logits - logits.max(dim=-1, keepdim=True).values  # no overflow\n"
+                  "    weights = logits.exp()\n"
+                  "    return weights / weights.sum(dim=-1, keepdim=True)\n```\n"
+                  "After the subtraction the largest logit of each row is 0, so every "
+                  "weight lies between 0 and 1, and the sum is at least 1.",
+    time_limit=30.0,
+    points=3,
+    forbidden=(torch.softmax, torch.nn.functional.softmax, torch.Tensor.softmax,
+               torch.special.softmax, torch._softmax, torch.nn.Softmax,
+               torch.log_softmax, torch.nn.functional.log_softmax, torch.Tensor.log_softmax,
+               torch.special.log_softmax, torch._log_softmax, torch.nn.LogSoftmax,
+               torch.nn.functional.softmin, torch.nn.Softmin, F.gumbel_softmax,
+               _softmax_with_temperature),
+)
+
+
+# -- Q3: predict how sure a softmax of cosine similarities is --------------------------
+
+q3 = Question(
+    name="q3",
     variable="prediction_t1",
-    checker=choice_checker("c", "abc", why_not={
+    checker=choice_checker("c", "abcd", reason=True, why_not={
         "a": "a softmax at temperature 1 turns the differences of the scores into ratios "
              "e^(s1 - s2). Cosine similarities lie between -1 and 1, so how large can those "
              "ratios be?",
         "b": "a softmax keeps the order of the scores: the largest score always gets the "
              "largest probability, it just may not get much more than the others.",
+        "d": "to take more than the three others together, the right caption's e^s must beat "
+             "their sum. The wrong captions here are partly right (the same colour, the same "
+             "shape), so their cosines are far above -1: how far ahead can e^0.83 be?",
     }),
     hint_text="Cosine similarities lie between -1 and 1. At temperature 1 a softmax gives "
               "caption j the weight e^(s_j); how far apart can e^(s_j) of four captions be "
               "when the s_j differ by about 1?",
-    solution_text='```python\nprediction_t1 = "c"\n```\nThe scores differ by about 1, so '
-                  "the weights e^s differ by about a factor e ≈ 2.7: the right caption "
-                  "gets the most, but under a half. Only dividing by a small temperature makes "
-                  "the softmax sure.",
+    solution_text='```python\nprediction_t1 = "c: the scores differ by less than one, so '
+                  'the weights e^s differ by less than a factor e"\n```\nThe scores differ by '
+                  "about 1, so the weights e^s differ by about a factor e ≈ 2.7: the right "
+                  "caption gets the most, but under a half. Only dividing by a small "
+                  "temperature makes the softmax sure.",
+    points=1,
+    predict=True,
 )
 
-# Similarities of one picture to three captions that score close together.
+
+# -- Q4: a temperature for 90 % -------------------------------------------------------
+
+# Similarities of one picture to three captions: two close together, and a third.
 SIMILARITIES = torch.tensor([0.30, 0.25, 0.10])
 TARGET_PROBABILITY = 0.9
 TOLERANCE = 0.01  # in probability
@@ -87,8 +313,8 @@ def _check_temperature(answer) -> None:
                         f"{way}.")
 
 
-q3 = Question(
-    name="q3",
+q4 = Question(
+    name="q4",
     variable="temperature_for_90",
     checker=_check_temperature,
     hint_text="The smaller the temperature, the larger the best caption's probability. Try a "
@@ -102,7 +328,10 @@ q3 = Question(
                   "        low = middle      # too sharp: the answer is higher\n"
                   "    else:\n"
                   "        high = middle\n"
-                  "temperature_for_90 = middle\n```\nAbout 0.023, three times lower than "
-                  "CLIP's starting 0.07: with captions this close, a model has to learn a "
-                  "low temperature to be sure. CLIP learns its temperature during training.",
+                  "temperature_for_90 = middle\n```\n(Your own "
+                  "`softmax_with_temperature(SIMILARITIES, middle)[0]` does the same as the "
+                  "`torch.softmax` line.) About 0.023, three times lower than CLIP's "
+                  "starting 0.07: with two captions this close, only a low temperature makes "
+                  "the model sure.",
+    points=2,
 )

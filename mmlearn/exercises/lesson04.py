@@ -1,68 +1,95 @@
 """Exercises of lesson 04: the pieces of VQGAN+CLIP, written by the learner.
 
-Q1 predicts what a negative prompt draws (before the lesson shows it), Q2 parses a
-weighted prompt, Q3 writes the straight-through estimator (checked on its value *and*
-its gradient), Q4 counts tokens, Q5 builds one step of VQGAN+CLIP (checked by what 40 of
-its steps do to a picture), with which the lesson then paints.
+Q1 predicts what a negative prompt draws (committed with a reason before the lesson
+shows it), Q2 parses a weighted prompt, Q3 writes the straight-through estimator
+(checked on its value *and* its gradient), Q4 counts tokens, Q5 writes the spherical
+distance (near-identical and opposite vectors included), and Q6 builds one step of
+VQGAN+CLIP from the learner's Q3 and Q5 (checked by what 40 of its steps do to a
+picture), with which the lesson then paints.
+
+Every build question names the library functions that already do its work
+(``forbidden``) and makes its test inputs afresh at every check. The step of Q6 gets
+its own copies of the course VQGAN and CLIP, so an answer that trains, zeroes or
+rewires them spoils nothing for the next check.
 """
 
+import copy
 import functools
 import math
 
 import torch
+import torch.nn.functional as F
 
-from mmlearn import generate
+from mmlearn import generate, vqgan
 from mmlearn.exercises.core import (
     Incorrect,
-    NotAttempted,
     Question,
+    call_learner,
     choice_checker,
+    compare,
+    fresh_generator,
     function_checker,
     value_checker,
 )
 
+# ---------------------------------------------------------------------------- Q1
+
+q1 = Question(
+    name="q1",
+    variable="prediction_negative",
+    checker=choice_checker("c", "abcd", reason=True, why_not={
+        "a": "naming a colour does not paint it: with a negative weight the loss falls as "
+             "the picture moves *away* from CLIP's idea of purple, so purple is what goes.",
+        "b": "-0.5 is half the weight of the circle part, far from nothing: the purple "
+             "blobs that 'a circle' alone gave are gone.",
+        "d": "the parts do not cancel: each one pulls (or pushes) the picture on its own, "
+             "and 'a circle' still pulls towards coloured shapes."}),
+    hint_text="The loss adds each part's spherical distance times its weight. With a negative "
+              "weight, which way does a step go to lower the loss: towards CLIP's idea of "
+              "the text, or away from it?",
+    solution_text="```python\nprediction_negative = \"c: the negative weight rewards every "
+                  "step away from purple\"\n```\nThe positive part still pulls towards what "
+                  "CLIP calls a circle; the negative part rewards every step *away* from "
+                  "CLIP's idea of purple, so the optimiser paints in other colours.",
+    predict=True,
+    points=1,
+)
+
+
+# ---------------------------------------------------------------------------- Q2
 
 def _parse_prompt(spec: str) -> list[tuple[str, float]]:
     return [(part.text, part.weight) for part in generate.parse_prompts(spec)]
 
 
-def _check_straight_through(fn) -> None:
-    """Forward: exactly z_q. Backward: the gradient reaches z unchanged (and not z_q)."""
-    if not callable(fn):
-        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
-    generator = torch.Generator().manual_seed(0)
-    z = torch.randn(1, 4, 3, 3, generator=generator, requires_grad=True)
-    z_q = torch.randn(1, 4, 3, 3, generator=generator, requires_grad=True)
-    try:
-        out = fn(z, z_q)
-    except NotImplementedError:
-        raise NotAttempted() from None
-    if not isinstance(out, torch.Tensor) or out.shape != z.shape:
-        raise Incorrect("return a tensor of the same shape as z.")
-    if not torch.allclose(out, z_q, atol=1e-6):
-        raise Incorrect("going forward the result must equal z_q (the decoder sees real codes).")
-    if not out.requires_grad:
-        raise Incorrect("the value is right, but no gradient can flow back through it: "
-                        "the optimiser would never move z.")
-    weights = torch.arange(out.numel(), dtype=torch.float32).view_as(out)
-    (out * weights).sum().backward()
-    if z.grad is None or not torch.allclose(z.grad, weights):
-        raise Incorrect("the value is right, but the gradient with respect to z should be "
-                        "the incoming gradient, unchanged. Which part must be detached?")
-    if z_q.grad is not None and z_q.grad.abs().sum() > 0:
-        raise Incorrect("the value is right, but the gradient also flows into z_q; in VQGAN+CLIP "
-                        "only z is optimised, and the codebook lookup should get no gradient.")
+PROMPT_WORDS = ("a", "big", "small", "red", "blue", "green", "purple", "circle", "star",
+                "square", "photo", "painting", "of", "cat")
+
+
+def _prompt_cases(generator: torch.Generator) -> list[tuple[str]]:
+    """Random weighted prompts: plain texts, weights with and without spaces, negative
+    weights, parts without a weight, and a text with a colon of its own."""
+    def words(n: int) -> str:
+        picks = torch.randint(len(PROMPT_WORDS), (n,), generator=generator).tolist()
+        return " ".join(PROMPT_WORDS[i] for i in picks)
+
+    def weight(low: float, high: float) -> str:
+        value = float(torch.empty(()).uniform_(low, high, generator=generator))
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+
+    return [
+        (words(3),),
+        (f"{words(3)}:{weight(0.5, 3)} | {words(1)}:-{weight(0.1, 2)}",),
+        (f"{words(2)}:{weight(1, 5)}|{words(2)}:-{weight(0.5, 2)}|{words(1)}",),
+        (f"{words(1)}: {words(2)}:{weight(0.2, 2)}",),           # the text has a colon too
+        (f"  {words(2)} : {weight(1, 3)}  |  {words(2)}  ",),     # spaces everywhere
+    ]
 
 
 q2 = Question(
     name="q2",
     variable="parse_prompt",
-    checker=function_checker(_parse_prompt, [
-        ("a red circle",),
-        ("a red circle:1 | blue:-0.5",),
-        ("a big star:2|a small star:-1|green",),
-        ("a photo: a cat:0.5",),
-    ]),
+    checker=function_checker(_parse_prompt, _prompt_cases),
     hint_text="First cut the spec into its parts at each '|'. In each part, the weight is "
               "whatever follows the *last* colon (a text may contain a colon too); without "
               "a colon the weight is 1. Strip the spaces around the text; the weight is a "
@@ -72,7 +99,42 @@ q2 = Question(
                   "        if ':' in part:\n            text, _, weight = part.rpartition(':')\n"
                   "        else:\n            text, weight = part, '1'\n"
                   "        parts.append((text.strip(), float(weight)))\n    return parts\n```",
+    forbidden=(generate.parse_prompts, generate._checked_prompts, generate.prompt_targets,
+               generate.WeightedPrompt, _parse_prompt),
+    points=3,
 )
+
+
+# ---------------------------------------------------------------------------- Q3
+
+def _latent_pair(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A latent z and its 'codes' z_q, both of a random grid shape, both requiring grad."""
+    channels, side = (int(n) for n in torch.randint(2, 9, (2,), generator=generator))
+    z = torch.randn(1, channels, side, side, generator=generator)
+    z_q = torch.randn(1, channels, side, side, generator=generator)
+    return z.requires_grad_(True), z_q.requires_grad_(True)
+
+
+def _check_straight_through(fn) -> None:
+    """Forward: exactly z_q. Backward: the gradient reaches z unchanged (and not z_q)."""
+    z, z_q = _latent_pair(fresh_generator())
+    out = call_learner(fn, (z, z_q), copy=False, reference=vqgan.straight_through)
+    if not isinstance(out, torch.Tensor) or out.shape != z.shape:
+        raise Incorrect("return a tensor of the same shape as z.")
+    if not torch.allclose(out, z_q, atol=1e-6):
+        raise Incorrect("going forward the result must equal z_q (the decoder sees real codes).")
+    if not out.requires_grad:
+        raise Incorrect("the value is right, but no gradient can flow back through it: "
+                        "the optimiser would never move z.")
+    incoming = torch.randn(out.shape, generator=fresh_generator())
+    (out * incoming).sum().backward()
+    if z.grad is None or not torch.allclose(z.grad, incoming, atol=1e-6):
+        raise Incorrect("the value is right, but the gradient with respect to z should be "
+                        "the incoming gradient, unchanged. Which part must be detached?")
+    if z_q.grad is not None and z_q.grad.abs().sum() > 0:
+        raise Incorrect("the value is right, but the gradient also flows into z_q; in VQGAN+CLIP "
+                        "only z is optimised, and the codebook lookup should get no gradient.")
+
 
 q3 = Question(
     name="q3",
@@ -83,7 +145,13 @@ q3 = Question(
               "have to flow through, and which part of the expression must it not see?",
     solution_text="```python\ndef straight_through(z, z_q):\n"
                   "    return z + (z_q - z).detach()\n```",
+    forbidden=(vqgan.straight_through, vqgan.VQGAN.quantize_straight_through,
+               vqgan.VQGAN.encode, vqgan.VQGAN.forward, generate.decode_latent),
+    points=3,
 )
+
+
+# ---------------------------------------------------------------------------- Q4
 
 q4 = Question(
     name="q4",
@@ -94,31 +162,90 @@ q4 = Question(
     solution_text="```python\npretrained_tokens = (256 // 16) ** 2   # 16 x 16 = 256 tokens\n```\n"
                   f"Each is one of 16,384 codes: about 10^{256 * math.log10(16384):.0f} "
                   "possible token grids, which is why a random one is almost never a picture.",
-)
-
-
-# ---------------------------------------------------------------------------- Q1
-
-q1 = Question(
-    name="q1",
-    variable="prediction_negative",
-    checker=choice_checker("b", "abc", why_not={
-        "a": "the weight on 'purple' is negative: the loss falls as the picture moves *away* "
-             "from CLIP's idea of purple. Run the cell below.",
-        "c": "the first part, 'a circle' with weight 1, still pulls towards a circle; only "
-             "purple is pushed away. Run the cell below."}),
-    hint_text="The loss adds each part's distance times its weight. With a negative weight, "
-              "what lowers the loss: moving towards 'purple' or away from it? And which part "
-              "still pulls towards a circle?",
-    solution_text="```python\nprediction_negative = \"b\"\n```\nThe positive part still pulls "
-                  "towards a circle; the negative part rewards every step *away* from CLIP's "
-                  "idea of purple, so the optimiser picks another colour.",
+    points=2,
 )
 
 
 # ---------------------------------------------------------------------------- Q5
 
+def _unit(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    return F.normalize(torch.randn(*shape, generator=generator), dim=-1)
+
+
+def _opposite_pairs(generator: torch.Generator, dim: int) -> torch.Tensor:
+    """Unit vectors x (to pair with -x), half of them ones for which |x - (-x)| / 2 rounds
+    to a hair above 1 in float32: the rows where an unclamped arcsin gives NaN."""
+    candidates = _unit(generator, 512, dim)
+    over = (2 * candidates).norm(dim=-1) / 2 > 1
+    rows = torch.cat([candidates[over][:4], candidates[~over][:4]])
+    return rows
+
+
+def _distance_cases(generator: torch.Generator) -> list[tuple[str, tuple, float, float]]:
+    """(what the case is, its arguments, rtol, atol) for the spherical distance."""
+    near = _unit(generator, 6, 64)
+    nudged = F.normalize(near + 1e-4 * torch.randn(6, 64, generator=generator), dim=-1)
+    opposite = _opposite_pairs(generator, 32)
+    return [
+        ("random unit vectors [5, 8] and [5, 8]", (_unit(generator, 5, 8), _unit(generator, 5, 8)),
+         1e-4, 1e-6),
+        ("16 cutout embeddings [16, 32] and one prompt [1, 32]",
+         (_unit(generator, 16, 32), _unit(generator, 1, 32)), 1e-4, 1e-6),
+        ("nearly identical vectors", (near, nudged), 1e-3, 1e-12),
+        ("opposite vectors (x and -x)", (opposite, -opposite), 1e-2, 1e-5),
+    ]
+
+
+def _check_spherical_distance(fn) -> None:
+    """Compare with the library on fresh vectors; say which kind of case went wrong."""
+    for what, args, rtol, atol in _distance_cases(fresh_generator()):
+        expected = generate.spherical_distance(*args)
+        got = call_learner(fn, args, reference=generate.spherical_distance,
+                           case=f"for {what} ")
+        if got is None:
+            raise Incorrect(f"for {what} your function returned None: did you forget `return`?")
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and \
+                got.detach().isnan().any():
+            if "opposite" in what:
+                raise Incorrect("for opposite vectors your result holds NaN. There "
+                                "|x - y| / 2 should be 1, but in floating point it can come "
+                                "out a hair above 1, where arcsin is not defined: clamp it "
+                                "to at most 1 first.")
+            if "identical" in what:
+                raise Incorrect("for nearly identical vectors your result holds NaN: a dot "
+                                "product of unit vectors can round to a hair above 1. The "
+                                "formula needs no dot product, only the length |x - y|.")
+        try:
+            compare(got, expected, rtol=rtol, atol=atol)
+        except Incorrect as wrong:
+            if "identical" in what and "values are off" in str(wrong):
+                raise Incorrect("for nearly identical vectors your values are off, though "
+                                "they are tiny: near the target a dot product of unit vectors "
+                                "is 1 minus a few float32 steps and loses the angle. Measure "
+                                "the length |x - y|, as the formula does.") from None
+            raise Incorrect(f"for {what}: {wrong}") from None
+
+
+q5 = Question(
+    name="q5",
+    variable="spherical_distance",
+    checker=_check_spherical_distance,
+    hint_text="`(x - y).norm(dim=-1)` is the length |x - y| of each row's difference (and "
+              "broadcasting pairs 16 rows with one). Halve it, keep it at most 1 with "
+              "`.clamp(max=1)`, take `torch.arcsin`, square, double.",
+    solution_text="```python\ndef spherical_distance(x, y):\n"
+                  "    half_chord = ((x - y).norm(dim=-1) / 2).clamp(max=1)\n"
+                  "    return 2 * half_chord.arcsin() ** 2\n```",
+    forbidden=(generate.spherical_distance, generate.prompt_loss),
+    points=3,
+)
+
+
+# ---------------------------------------------------------------------------- Q6
+
 STEPS, PROMPT = 40, "a red star"
+LEARNING_RATE = 0.1
+MAX_MOVE = 5 * LEARNING_RATE  # one Adam step moves an entry of z by about lr, never this far
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,17 +256,17 @@ def _course_models():
     return load_course_vqgan("cpu"), load_clip("course", "cpu", verbose=False)
 
 
-def _similarity(z: torch.Tensor, vqgan, clip, target: torch.Tensor) -> tuple[float, object]:
+def _similarity(z: torch.Tensor, vqgan_model, clip, target: torch.Tensor) -> tuple[float, object]:
     """CLIP's cosine similarity of the picture z decodes to and the prompt, and the picture."""
     with torch.no_grad():
-        image = generate.decode_latent(vqgan, z)
+        image = generate.decode_latent(vqgan_model, z)
         embedding = clip.model.encode_image(clip.normalize(image))
         embedding = torch.nn.functional.normalize(embedding, dim=-1)
     return float(embedding[0] @ target[0]), image
 
 
-def paint_with(step, prompt: str, vqgan, clip, steps: int = STEPS, seed: int = 0,
-               lr: float = 0.1) -> tuple[list, list[float]]:
+def paint_with(step, prompt: str, vqgan_model, clip, steps: int = STEPS, seed: int = 0,
+               lr: float = LEARNING_RATE) -> tuple[list, list[float]]:
     """Run a learner's ``step(z, optimizer, target, vqgan, clip)`` from a random latent.
 
     Returns the pictures (uint8 [1, 3, H, W], one every 10 steps and the last) and the
@@ -149,49 +276,87 @@ def paint_with(step, prompt: str, vqgan, clip, steps: int = STEPS, seed: int = 0
     target = clip.encode_texts([prompt]).to(clip.device)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        z = generate.random_latent(vqgan, 32, seed).detach().requires_grad_(True)
+        z = generate.random_latent(vqgan_model, 32, seed).detach().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=lr)
         frames, losses = [], []
         for i in range(steps):
             if i % 10 == 0:
-                frames.append(_similarity(z, vqgan, clip, target)[1])
-            losses.append(step(z, optimizer, target, vqgan, clip))
-        frames.append(_similarity(z, vqgan, clip, target)[1])
+                frames.append(_similarity(z, vqgan_model, clip, target)[1])
+            losses.append(step(z, optimizer, target, vqgan_model, clip))
+        frames.append(_similarity(z, vqgan_model, clip, target)[1])
     return [(f.clamp(0, 1) * 255).round().byte() for f in frames], losses
 
 
+def _learners_copies(vqgan_model, clip) -> tuple[object, object, dict]:
+    """Copies of the models for the learner's step, watched: what the decoder was given
+    (codebook vectors or not) and how many views CLIP scored at once."""
+    vqgan_model, clip = copy.deepcopy(vqgan_model), copy.deepcopy(clip)
+    seen = {"decoded": 0, "off_codebook": 0.0, "views": 0}
+    codebook = vqgan_model.codebook.detach().clone()
+
+    def decoder_input(module, inputs) -> None:
+        vectors = inputs[0].detach().permute(0, 2, 3, 1).reshape(-1, codebook.shape[1])
+        gap = torch.cdist(vectors, codebook, compute_mode="donot_use_mm_for_euclid_dist")
+        gap = gap.min(dim=1).values.max()
+        seen["decoded"] += 1
+        seen["off_codebook"] = max(seen["off_codebook"], float(gap))
+
+    def clip_input(module, inputs) -> None:
+        seen["views"] = max(seen["views"], len(inputs[0]))
+
+    vqgan_model.post_quant_conv.register_forward_pre_hook(decoder_input)
+    clip.model.visual.register_forward_pre_hook(clip_input)
+    return vqgan_model, clip, seen
+
+
+def _check_first_step(loss, z: torch.Tensor, start: torch.Tensor, seen: dict) -> None:
+    """After one call: a number came back, z moved, the decoder saw codes, CLIP many views."""
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        loss = loss.item()
+    if not isinstance(loss, (int, float)) or isinstance(loss, bool) or not math.isfinite(loss):
+        raise Incorrect("return the loss of the step as a number (`loss.item()`).")
+    if seen["decoded"] == 0:
+        raise Incorrect("your step never decoded a picture with `vqgan.decode`.")
+    if seen["off_codebook"] > 1e-3:
+        raise Incorrect("the decoder was given vectors that are not codebook entries: snap z "
+                        "to its nearest codes (your straight_through) before decoding.")
+    if seen["views"] < 2:
+        raise Incorrect("CLIP scored a single view of the picture per step: make the 16 "
+                        "cutouts with `transform` and score them all (Part 5 shows why one "
+                        "view is not enough).")
+    if torch.equal(z.detach(), start):
+        raise Incorrect("after one step z has not changed: either no gradient "
+                        "reached it (is the snapping to codes straight-through?) "
+                        "or the optimiser never stepped.")
+
+
 def _check_paint_step(fn) -> None:
-    """Behaviour: one call moves z; 40 calls bring the picture closer to 'a red star'
-    in CLIP's eyes, and the independent judge sees red."""
+    """Behaviour: one call moves z by one optimiser step through real codes and many views;
+    40 calls bring the picture closer to 'a red star' in CLIP's eyes (the checker's own
+    CLIP, not the learner's copy), and the independent judge sees red."""
     from mmlearn import judge
 
     if not callable(fn):
         raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
-    vqgan, clip = _course_models()
+    vqgan_model, clip = _course_models()
+    learner_vqgan, learner_clip, seen = _learners_copies(vqgan_model, clip)
     target = clip.encode_texts([PROMPT])
-    start = generate.random_latent(vqgan, 32, 0)
-    before, _ = _similarity(start, vqgan, clip, target)
+    start = generate.random_latent(vqgan_model, 32, 0)
+    before, _ = _similarity(start, vqgan_model, clip, target)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         z = start.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([z], lr=0.1)
+        optimizer = torch.optim.Adam([z], lr=LEARNING_RATE)
         for i in range(STEPS):
-            try:
-                loss = fn(z, optimizer, target, vqgan, clip)
-            except NotImplementedError:
-                raise NotAttempted() from None
-            except Exception as error:  # the learner's bug, reported as feedback
-                raise Incorrect(f"step {i + 1} raised {type(error).__name__}: {error}") from None
+            previous = z.detach().clone()
+            loss = call_learner(fn, (z, optimizer, target.clone(), learner_vqgan, learner_clip),
+                                copy=False, case=f"at step {i + 1} ")
             if i == 0:
-                if isinstance(loss, torch.Tensor) and loss.numel() == 1:
-                    loss = loss.item()
-                if not isinstance(loss, (int, float)) or not math.isfinite(loss):
-                    raise Incorrect("return the loss of the step as a number (`loss.item()`).")
-                if torch.equal(z.detach(), start):
-                    raise Incorrect("after one step z has not changed: either no gradient "
-                                    "reached it (is the snapping to codes straight-through?) "
-                                    "or the optimiser never stepped.")
-    after, image = _similarity(z, vqgan, clip, target)
+                _check_first_step(loss, z, start, seen)
+            if not torch.isfinite(z).all() or (z.detach() - previous).abs().max() > MAX_MOVE:
+                raise Incorrect(f"step {i + 1} moved z further than one optimiser step can: "
+                                f"let `optimizer.step()` change z, do not set it yourself.")
+    after, image = _similarity(z, vqgan_model, clip, target)
     if after < before + 0.1:
         raise Incorrect(f"after {STEPS} steps CLIP's similarity between the picture and "
                         f"{PROMPT!r} went from {before:.2f} to {after:.2f}; it should rise "
@@ -202,25 +367,29 @@ def _check_paint_step(fn) -> None:
                         f"judge sees mostly {verdict.colour}, not red.")
 
 
-q5 = Question(
-    name="q5",
+q6 = Question(
+    name="q6",
     variable="paint_step",
     checker=_check_paint_step,
-    hint_text="Follow the pipeline drawn in Part 3, one line per arrow: snap z to its nearest "
-              "codes *straight-through* (your Q3, with `vqgan.nearest_codes` and "
-              "`vqgan.lookup_codes`), decode, map to [0, 1], make cutouts, embed them with "
-              "`clip.model.encode_image` (after `clip.normalize`), normalise, "
-              "take the mean spherical distance to `target`, then zero the gradients, "
-              "backward, step. Return `loss.item()`.",
-    solution_text="```python\ntransform = generate.cutout_transform(32)\n\n"
-                  "def paint_step(z, optimizer, target, vqgan, clip):\n"
+    hint_text="Follow the pipeline drawn in Part 3, one line per arrow: find the nearest "
+              "codes (`vqgan.nearest_codes`, then `vqgan.lookup_codes`), snap z to them "
+              "straight-through, decode, map to [0, 1] with `to_unit_range`, make the "
+              "cutouts, embed them with `clip.model.encode_image` (after `clip.normalize`), "
+              "normalise the embeddings, take the mean spherical distance to `target`, then "
+              "zero the gradients, backward, step. Return `loss.item()`.",
+    solution_text="```python\ndef paint_step(z, optimizer, target, vqgan, clip):\n"
                   "    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))\n"
-                  "    image = to_unit_range(vqgan.decode(straight_through(z, z_q)))\n"
+                  "    image = to_unit_range(vqgan.decode(snap_to_codes(z, z_q)))\n"
                   "    views = generate.make_cutouts(image, 16, transform)\n"
                   "    embeddings = clip.model.encode_image(clip.normalize(views))\n"
                   "    embeddings = torch.nn.functional.normalize(embeddings, dim=-1)\n"
-                  "    loss = generate.spherical_distance(embeddings, target).mean()\n"
-                  "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
-                  "    return loss.item()\n```\n`generate.generation_step` is the same, with "
-                  "weighted prompts, several guides and the clamp to the codebook's range.",
+                  "    loss = distance(embeddings, target).mean()\n"
+                  "    optimizer.zero_grad()\n    loss.backward(inputs=[z])\n"
+                  "    optimizer.step()\n    return loss.item()\n```\n"
+                  "`generate.generation_step` is the same, with weighted prompts, several "
+                  "guides and the clamp to the codebook's range.",
+    forbidden=(generate.generation_step, generate.generate, paint_with,
+               generate.decode_latent, vqgan.VQGAN.quantize_straight_through,
+               generate.prompt_loss),
+    points=3,
 )
