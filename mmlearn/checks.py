@@ -280,6 +280,28 @@ def positive_number(value, name: str, example: float) -> float:
     return float(value)
 
 
+def number_in_range(value, name: str, low: float, high: float, example: float) -> float:
+    """A finite number from ``low`` to ``high`` (NumPy's numbers too), e.g. a guidance scale.
+
+    Why: NaN or inf passes every comparison silently and turns every picture into noise;
+    a scale of 1e6 gives pictures that are all one colour, with no error either.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number such as {example}; got {describe(value)}.")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a finite number from {low:g} to {high:g}, such as "
+                         f"{example}; got {value}.")
+    return float(value)
+
+
+def choice(value, name: str, allowed: Sequence[str]) -> str:
+    """One of a few named options (``"ddim"`` or ``"ddpm"``), case as written."""
+    if not isinstance(value, str) or value not in allowed:
+        listed = " or ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be {listed}; got {describe(value)}.")
+    return value
+
+
 def weight(value, name: str, low: float = -10.0, high: float = 10.0) -> float:
     """A finite prompt weight within ``low..high``.
 

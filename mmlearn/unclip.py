@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmlearn import diffusion
+from mmlearn import checks, diffusion
 from mmlearn.checkpoints import half_precision, load_checkpoint, shipped_path
 from mmlearn.config import model_device
 
@@ -263,11 +263,47 @@ class UnCLIP:
         self.prior = prior.eval() if prior is not None else None
         self.schedule = diffusion.cosine_schedule(config.timesteps)
 
+    MAX_PICTURES = 4096  # one call; 32x32 pictures, but every one is a full sampling run
+    MAX_SCALE = 50.0     # guidance past this paints every picture one colour
+
+    def _settings(self, n, scale, steps, seed, sampler: str = "ddim", count: int = 1) -> tuple:
+        """The sampling settings, checked: whole numbers, finite scale, a known sampler."""
+        n = checks.integer(n, "n", minimum=1)
+        if n * count > self.MAX_PICTURES:
+            raise ValueError(f"{count} x n = {n * count} pictures in one call is more than "
+                             f"{self.MAX_PICTURES}; draw them in several calls.")
+        scale = checks.number_in_range(scale, "scale", 0.0, self.MAX_SCALE, 3.0)
+        steps = checks.integer(steps, "steps", minimum=1)
+        if steps > self.config.timesteps:
+            raise ValueError(f"steps must be at most {self.config.timesteps} (the decoder's "
+                             f"schedule); got {steps}.")
+        return n, scale, steps, checks.seed(seed), checks.choice(sampler, "sampler",
+                                                                ("ddim", "ddpm"))
+
+    def _picture(self, image, name: str) -> torch.Tensor:
+        """A uint8 picture [3, H, W] from a tensor of that form or a PIL image (any mode)."""
+        from PIL import Image
+
+        from mmlearn.images import to_rgb
+        if isinstance(image, Image.Image):
+            import numpy as np
+            image = torch.from_numpy(np.asarray(to_rgb(image)).copy()).permute(2, 0, 1)
+        if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or \
+                image.ndim != 3 or image.shape[0] != 3:
+            raise TypeError(f"{name} must be a PIL image or a uint8 tensor [3, H, W] (as "
+                            f"ShapeWorld gives); got {checks.describe(image)}"
+                            + (f" of shape {tuple(image.shape)} and dtype {image.dtype}"
+                               if isinstance(image, torch.Tensor) else "") + ".")
+        return image
+
     @torch.no_grad()
     def text_to_image_embedding(self, prompts: list[str]) -> torch.Tensor:
         """Prompts -> CLIP text embeddings -> the prior's image embeddings [N, D], on the CPU."""
         if self.prior is None:
             raise ValueError("This UnCLIP has no prior; give image embeddings to decode().")
+        prompts = checks.texts(prompts, "prompts", "a red circle")
+        checks.warn_if_cut(prompts, getattr(self.clip, "tokenizer", None),
+                           getattr(self.clip, "context_length", 77), "prompt")
         device = model_device(self.prior)
         return self.prior(self.clip.encode_texts(list(prompts)).to(device)).cpu()
 
@@ -282,6 +318,13 @@ class UnCLIP:
         B * n samples run as one batch. ``frames``, if a list, receives the latent grid
         after every step.
         """
+        if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2 or \
+                not embeddings.is_floating_point():
+            raise TypeError(f"embeddings must be a float tensor [B, D]; got "
+                            f"{checks.describe(embeddings)}.")
+        checks.finite_vectors(embeddings.float(), "embeddings")
+        n, scale, steps, seed, sampler = self._settings(n, scale, steps, seed, sampler,
+                                                        len(embeddings))
         c = self.config
         cond = F.normalize(embeddings.float(), dim=-1).repeat_interleave(n, dim=0)
         generator = torch.Generator().manual_seed(seed)
@@ -300,32 +343,44 @@ class UnCLIP:
         pictures whatever else is drawn with it."""
         if isinstance(prompts, str):
             prompts = [prompts]
+        prompts = checks.texts(prompts, "prompts", "a red circle")
+        batch_prompts = checks.integer(batch_prompts, "batch_prompts", minimum=1)
+        self._settings(n, scale, steps, seed, sampler, len(prompts))
         embeddings = self.text_to_image_embedding(prompts)
         drawn = []
         for first in range(0, len(prompts), batch_prompts):
             chunk = embeddings[first:first + batch_prompts]
-            images = self.decode(chunk, n, scale, steps, sampler, seed).split(n)
+            images = self.decode(chunk, n, scale, steps, sampler, seed).split(int(n))
             drawn += [Drawn(p, im, e) for p, im, e in
                       zip(prompts[first:first + batch_prompts], images, chunk)]
         return drawn
 
-    def variations(self, image: torch.Tensor, n: int = 8, scale: float = 3.0, steps: int = 25,
+    def variations(self, image, n: int = 8, scale: float = 3.0, steps: int = 25,
                    seed: int = 0) -> Drawn:
-        """One uint8 picture [3, H, W] -> its CLIP embedding -> ``n`` new pictures.
+        """One picture (uint8 [3, H, W] or a PIL image) -> its CLIP embedding -> ``n`` new ones.
 
         What stays is what CLIP's embedding keeps of the picture; what changes is what
         it does not keep.
         """
-        embedding = image_embeddings(self.clip, image[None] if image.ndim == 3 else image[:1])[0]
+        image = self._picture(image, "image")
+        self._settings(n, scale, steps, seed)
+        embedding = image_embeddings(self.clip, image[None])[0]
         return Drawn("variation", self.decode(embedding[None], n, scale, steps, seed=seed),
                      embedding)
 
-    def interpolate(self, a: torch.Tensor, b: torch.Tensor, k: int = 6, scale: float = 3.0,
+    def interpolate(self, a, b, k: int = 6, scale: float = 3.0,
                     steps: int = 25, seed: int = 0) -> torch.Tensor:
-        """Slerp between two image embeddings (or two uint8 pictures) in ``k`` stops; one
-        picture per stop, every stop from the same starting noise."""
-        if a.dtype == torch.uint8:
-            a, b = image_embeddings(self.clip, torch.stack([a, b]))
+        """Slerp between two image embeddings (or two pictures: uint8 [3, H, W] or PIL) in
+        ``k`` stops, the two ends included; one picture per stop, every stop from the same
+        starting noise."""
+        k = checks.integer(k, "k", minimum=2)
+        self._settings(1, scale, steps, seed, count=k)
+        if not (isinstance(a, torch.Tensor) and a.is_floating_point()):
+            a, b = image_embeddings(self.clip, torch.stack([self._picture(a, "a"),
+                                                            self._picture(b, "b")]))
+        elif not (isinstance(b, torch.Tensor) and b.shape == a.shape and a.ndim == 1):
+            raise TypeError("a and b must be two image embeddings [D] of the same size, or two "
+                            "pictures.")
         path = slerp(a, b, torch.linspace(0, 1, k))
         pictures = [self.decode(e[None], 1, scale, steps, seed=seed) for e in path]
         return torch.cat(pictures)
