@@ -355,6 +355,31 @@ def image_list(images, name: str = "images") -> None:
                         f"got {describe(images)}.")
 
 
+# A normalised picture (CLIP's mean and std) lies within about -1.8..2.2; raw pixels reach 255.
+PREPROCESSED_RANGE = 10.0
+
+
+def preprocessed(batch, name: str = "images") -> None:
+    """The one rule for "this tensor is already the model's input": float, finite, and in
+    the range a normalised picture has.
+
+    Why: a float tensor of raw 0-255 pixels, or of NaN, is embedded without a word, and
+    every score computed from it is meaningless.
+    """
+    if not batch.is_floating_point():
+        raise TypeError(f"{name} is a {batch.dtype} tensor; a tensor is taken as already "
+                        f"preprocessed (float, normalised). For uint8 pictures such as "
+                        f"ShapeWorld(...).images use zeroshot.to_model_input(images, model), "
+                        f"or pass PIL images.")
+    if not batch.isfinite().all():
+        raise ValueError(f"{name} contains NaN or inf; a picture must be finite.")
+    largest = float(batch.abs().max()) if batch.numel() else 0.0
+    if largest > PREPROCESSED_RANGE:
+        raise ValueError(f"{name} has values up to {largest:g}: that looks like raw pixels "
+                         f"(0-255), not a normalised picture. Use zeroshot.to_model_input on "
+                         f"uint8 pictures, or pass PIL images.")
+
+
 def one_kind_of_source(items: Sequence, name: str = "source") -> None:
     """A list is all PIL images or all file paths, not a mix.
 

@@ -46,8 +46,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmlearn import checkpoints, model_configs
+from mmlearn import checkpoints, checks, model_configs
 from mmlearn.config import is_offline, memory_limit_bytes, pick_device
+from mmlearn.images import to_rgb
 
 COURSE_MODEL = model_configs.COURSE_CLIP  # open_clip config name: "mmlearn-tiny-clip"
 COURSE_WEIGHTS = "clip_shapeworld.safetensors"  # shipped in mmlearn/weights/
@@ -123,6 +124,7 @@ class LoadedClip:
             if batch.ndim != 4 or batch.shape[1] != 3:
                 raise ValueError(f"A tensor of images must be N x 3 x H x W (already "
                                  f"preprocessed); got shape {tuple(images.shape)}.")
+            checks.preprocessed(batch)
             chunks = list(batch.split(batch_size))
         else:
             images = list(images)
@@ -131,7 +133,7 @@ class LoadedClip:
                     raise ValueError(
                         f"images[{i}] is a {type(image).__name__}, not a PIL image. Open files "
                         f"with mmlearn.images.open_image(path) first.")
-            chunks = [torch.stack([self.preprocess(im) for im in images[i:i + batch_size]])
+            chunks = [torch.stack([self.preprocess(to_rgb(im)) for im in images[i:i + batch_size]])
                       for i in range(0, len(images), batch_size)]
         if not chunks:
             raise ValueError("encode_images got no images; pass at least one.")

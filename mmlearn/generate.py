@@ -51,7 +51,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2 as v2
@@ -61,6 +60,7 @@ from tqdm.auto import tqdm
 from mmlearn import checks
 from mmlearn.config import seed_everything
 from mmlearn.files import atomic_write_bytes
+from mmlearn.images import to_uint8_tensor
 from mmlearn.vqgan import VQGAN, to_unit_range, to_vqgan_range
 
 # ------------------------------------------------------------------------------ prompts
@@ -212,7 +212,7 @@ def latent_from_image(vqgan: VQGAN, image: Image.Image | torch.Tensor, size: int
     ``image`` is a PIL image or a uint8 tensor [3, H, W]; it is resized to ``size`` px.
     """
     if isinstance(image, Image.Image):
-        image = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+        image = to_uint8_tensor(image)
     if not (isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3):
         raise ValueError("An init image must be a PIL image or a uint8 tensor [3, H, W].")
     pixels = F.interpolate(image[None].float() / 255, size=(size, size), mode="bilinear",

@@ -81,6 +81,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX, RGB: Pillow is right
 
 
+def to_uint8_tensor(image: Image.Image):
+    """A PIL image of any mode as a uint8 tensor [3, H, W] (through ``to_rgb``): the one
+    way every module turns a picture into pixels."""
+    import torch
+
+    return torch.from_numpy(np.asarray(to_rgb(image)).copy()).permute(2, 0, 1)
+
+
 def _on_white(rgba: Image.Image) -> Image.Image:
     """Paint an RGBA image on a white background (what a viewer shows), drop the alpha."""
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

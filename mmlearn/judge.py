@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmlearn.checkpoints import load_checkpoint, shipped_path
+from mmlearn.images import to_uint8_tensor
 from mmlearn.shapes import COLORS, SHAPES
 
 JUDGE_WEIGHTS = "shape_judge.safetensors"
@@ -59,8 +60,7 @@ def as_uint8_batch(images) -> torch.Tensor:
     if isinstance(images, Image.Image):
         images = [images]
     if isinstance(images, (list, tuple)):
-        images = torch.stack([torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
-                              for im in images])
+        images = torch.stack([to_uint8_tensor(im) for im in images])
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
         raise ValueError("The judge takes uint8 images [N, 3, H, W] (or PIL images).")
     images = images[None] if images.ndim == 3 else images

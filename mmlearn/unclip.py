@@ -284,10 +284,9 @@ class UnCLIP:
         """A uint8 picture [3, H, W] from a tensor of that form or a PIL image (any mode)."""
         from PIL import Image
 
-        from mmlearn.images import to_rgb
+        from mmlearn.images import to_uint8_tensor
         if isinstance(image, Image.Image):
-            import numpy as np
-            image = torch.from_numpy(np.asarray(to_rgb(image)).copy()).permute(2, 0, 1)
+            image = to_uint8_tensor(image)
         if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or \
                 image.ndim != 3 or image.shape[0] != 3:
             raise TypeError(f"{name} must be a PIL image or a uint8 tensor [3, H, W] (as "

@@ -73,13 +73,17 @@ def test_a_build_names_what_it_forbids_and_is_worth_more(item):
 
 @pytest.mark.parametrize("item", BUILDS, ids=_id)
 def test_an_answer_that_delegates_fails_and_names_the_call(item, not_grading):
+    """Every forbidden function, called with the check's own arguments, fails the answer;
+    at least one of them is named (others may need other arguments and fail on those)."""
     _, question = item
+    named = 0
     for forbidden in question.forbidden:
         def delegate(*args, _f=forbidden, **kwargs):
             return _f(*args, **kwargs)
         feedback = question.check(delegate)
         assert feedback.status == "incorrect", (_id(item), forbidden, feedback)
-        assert "calls `" in feedback.message, (_id(item), forbidden, feedback)
+        named += "calls `" in feedback.message
+    assert named, f"{_id(item)}: no delegating answer was refused by name"
 
 
 @pytest.mark.parametrize("item", BUILDS, ids=_id)

@@ -12,7 +12,7 @@ The hook watches Python functions by their code object (so an alias, a
 ``functools.partial`` or a copy of the function object is caught too) and builtins
 such as ``torch.nn.functional.cosine_similarity`` by identity; a method written in C,
 such as ``torch.Tensor.softmax``, is caught on any tensor. A class in the list stands
-for its ``__init__`` and ``forward``/``__call__``.
+for the ``__init__`` and ``forward``/``__call__`` it defines itself.
 
 The same wrapper keeps the library whole: a learner's function that replaces a
 function of mmlearn or torch (``dalle.causal_mask = ...``) has the change undone when
@@ -34,8 +34,15 @@ class Delegated(Exception):
 
 
 def _name(fn: Any) -> str:
+    """How the learner would write it: ``mmlearn.losses.clip_loss``, ``torch.softmax``."""
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+    if isinstance(fn, types.BuiltinFunctionType) and (module.startswith("torch")
+                                                      or module in ("", "builtins")):
+        return f"torch.{fn.__name__}"  # torch._C._VariableFunctions.softmax is torch.softmax
+    if isinstance(fn, (types.MethodDescriptorType, types.WrapperDescriptorType)) and \
+            fn.__objclass__.__name__ == "TensorBase":
+        return f"torch.Tensor.{fn.__name__}"
     if module.startswith("torch._C") or module in ("", "builtins"):
         module = "torch"
     return f"{module}.{qualname}" if module else qualname
@@ -54,7 +61,8 @@ def _watch_targets(forbidden: Iterable[Any]) -> tuple[dict, dict, dict]:
             methods.setdefault(item.__name__, []).append((item.__objclass__, _name(item)))
             continue
         name = _name(item)
-        parts = ([getattr(item, n, None) for n in ("__init__", "forward", "__call__")]
+        # a class: only what it defines itself (nn.Module.__call__ serves every module)
+        parts = ([vars(item).get(n) for n in ("__init__", "forward", "__call__")]
                  if isinstance(item, type) else [item])
         for part in parts:
             part = inspect.unwrap(getattr(part, "__func__", part)) if part else None

@@ -138,9 +138,11 @@ q1 = Question(
                   "over the D numbers of each vector.",
     time_limit=30.0,
     points=3,
-    forbidden=(torch.nn.functional.cosine_similarity, torch.nn.CosineSimilarity,
-               torch.nn.functional.cosine_embedding_loss, torch.cosine_embedding_loss,
-               torch.nn.CosineEmbeddingLoss, losses.similarity_matrix, _cosine_similarity),
+    # torch.nn.CosineSimilarity and F.cosine_embedding_loss (and its module) end in these
+    # two builtins, so they are refused through them. (Listing a class would also refuse
+    # its __call__, which is nn.Module's own and shared by every module.)
+    forbidden=(torch.nn.functional.cosine_similarity, torch.cosine_embedding_loss,
+               losses.similarity_matrix, _cosine_similarity),
 )
 
 
@@ -173,11 +175,6 @@ def _softmax_cases(generator: torch.Generator) -> list[tuple]:
     ]
 
 
-def _plain_softmax(scores: torch.Tensor, temperature: float) -> torch.Tensor:
-    weights = (scores / temperature).exp()
-    return weights / weights.sum(-1, keepdim=True)
-
-
 def _softmax_mistakes(scores: torch.Tensor, temperature: float) -> list[tuple]:
     mistakes = [
         (torch.softmax(scores * temperature, dim=-1),
@@ -203,10 +200,9 @@ def _softmax_mistakes(scores: torch.Tensor, temperature: float) -> list[tuple]:
 
 def _overflow_message(got, scores: torch.Tensor, temperature: float) -> str | None:
     """The teaching message when an answer breaks where e^(score / T) overflows."""
-    if (scores / temperature).max() < OVERFLOW:
+    if (scores / temperature).max() < OVERFLOW or not isinstance(got, torch.Tensor):
         return None
-    if isinstance(got, torch.Tensor) and got.is_floating_point() and bool(
-            torch.isfinite(got).all()):
+    if not got.is_floating_point() or bool(torch.isfinite(got).all()):
         return None
     return (f"scores / temperature reach {(scores / temperature).max():.0f} here, and "
             f"e^x is infinite in float32 above x ≈ 88.7, so your result holds NaN or "
@@ -249,11 +245,12 @@ q2 = Question(
                   "weight lies between 0 and 1, and the sum is at least 1.",
     time_limit=30.0,
     points=3,
+    # Modules by their forward (a class would stand for nn.Module.__call__ too, see q1).
     forbidden=(torch.softmax, torch.nn.functional.softmax, torch.Tensor.softmax,
-               torch.special.softmax, torch._softmax, torch.nn.Softmax,
+               torch.special.softmax, torch._softmax, torch.nn.Softmax.forward,
                torch.log_softmax, torch.nn.functional.log_softmax, torch.Tensor.log_softmax,
-               torch.special.log_softmax, torch._log_softmax, torch.nn.LogSoftmax,
-               torch.nn.functional.softmin, torch.nn.Softmin, F.gumbel_softmax,
+               torch.special.log_softmax, torch._log_softmax, torch.nn.LogSoftmax.forward,
+               torch.nn.functional.softmin, torch.nn.Softmin.forward, F.gumbel_softmax,
                _softmax_with_temperature),
 )
 

@@ -1,65 +1,259 @@
-"""Exercises of lesson 01: the contrastive loss, predicted, then trained with your own step.
+"""Exercises of lesson 01: the contrastive loss, written by you, predicted, then trained.
 
-Q1 (predict, then run): the loss of a perfect batch at temperature 1.
-Q2 (predict, then run): where the loss of an untrained CLIP starts.
-Q3 (build): ``training_step(model, batch, optimizer)``, which the lesson then uses for
-its live training run. It is checked by behaviour: a few steps on one fixed batch,
-side by side with a plain reference step, from the same starting weights.
+Q1 (build, 3 points): ``contrastive_loss(image_features, text_features, logit_scale)``,
+CLIP's symmetric cross-entropy (InfoNCE) over the N x N similarity matrix. It is
+checked for its value *and* its gradients (features and scale) against open_clip's
+``ClipLoss``, on batches of several sizes and scales drawn afresh at every check. The
+lesson then computes every loss with it (``losses.clip_loss`` as the fallback).
+Q2 (predict, 1 point): the loss of a perfect batch of 8 at temperature 1, a number.
+Q3 (predict, 1 point): the loss an untrained CLIP starts at on a batch of 128, a number.
+Q4 (build, 3 points): ``training_step(model, batch, optimizer)``, which the lesson then
+uses for its live training run, with the learner's loss. It is checked by behaviour: a
+few steps on one fixed batch, side by side with a plain reference step, from the same
+starting weights, each on its own copy of the model and the batch.
 """
 
 import contextlib
 import copy
+import math
 import random
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
 
 from mmlearn import losses
-from mmlearn.exercises.core import Incorrect, Question, behaviour_checker, choice_checker
+from mmlearn.exercises.core import (
+    Incorrect,
+    Question,
+    behaviour_checker,
+    call_learner,
+    fresh_generator,
+    value_checker,
+)
+
+# -- Q1: the contrastive loss ---------------------------------------------------------
+
+
+def _reference_loss(image_features, text_features, logit_scale) -> torch.Tensor:
+    return ClipLoss()(image_features, text_features, logit_scale)
+
+
+def _loss_cases(generator: torch.Generator) -> list[tuple]:
+    """Batches of 2 to about 50 pairs at scales from 1 to 100 (CLIP's clip), drawn afresh."""
+    def unit(n: int, d: int) -> torch.Tensor:
+        return F.normalize(torch.randn(n, d, generator=generator), dim=-1)
+
+    def number(low: float, high: float) -> float:
+        return low + (high - low) * torch.rand(1, generator=generator).item()
+
+    def aligned(n: int, d: int) -> tuple:  # captions close to their images: a low loss
+        images = unit(n, d)
+        return images, F.normalize(images + 0.4 * unit(n, d), dim=-1)
+
+    n = int(torch.randint(3, 12, (1,), generator=generator))
+    return [
+        (unit(8, 16), unit(8, 16), 1 / 0.07),                  # CLIP's starting scale
+        (*aligned(n, 32), number(2.0, 30.0)),
+        (unit(2, 8), unit(2, 8), 1.0),                         # the smallest batch, scale 1
+        (*aligned(32, 64), 100.0),                             # CLIP's largest scale
+        (unit(n + 40, 16), unit(n + 40, 16), number(5.0, 60.0)),
+    ]
+
+
+def _leaves(image, text, scale) -> list[torch.Tensor]:
+    """Fresh leaf tensors that collect gradients (the scale too: CLIP learns it)."""
+    return [torch.as_tensor(x, dtype=torch.float32).detach().clone().requires_grad_(True)
+            for x in (image, text, scale)]
+
+
+def _along_sphere(gradient: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """The part of a gradient that moves unit vectors along the sphere.
+
+    The model normalises its features, so the part along each vector never reaches
+    the weights: an answer that normalises again (harmless) may differ there.
+    """
+    radial = (gradient * features).sum(-1, keepdim=True) * features
+    return gradient - radial
+
+
+def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
+    return bool((got - want).norm() <= 1e-3 * want.norm() + 1e-6)
+
+
+def _loss_mistakes(image, text, scale) -> list[tuple]:
+    logits = scale * image @ text.T
+    targets = torch.arange(len(logits))
+    rows, columns = F.cross_entropy(logits, targets), F.cross_entropy(logits.T, targets)
+    unscaled = image @ text.T
+    return [
+        (rows, "your loss reads only the rows (image -> which caption?). CLIP's loss also "
+               "reads the columns (caption -> which image?) and averages the two."),
+        (columns, "your loss reads only the columns (caption -> which image?). CLIP's loss "
+                  "also reads the rows (image -> which caption?) and averages the two."),
+        (rows + columns, "your loss adds the two directions; CLIP's loss is their mean."),
+        ((rows + columns) / 2 * len(logits), "your loss sums over the N pairs of the batch; "
+                                             "take the mean (divide by N)."),
+        ((F.cross_entropy(unscaled, targets) + F.cross_entropy(unscaled.T, targets)) / 2,
+         "your loss ignores `logit_scale`: multiply the similarities by it before the "
+         "softmax."),
+        ((F.cross_entropy(unscaled / scale, targets) +
+          F.cross_entropy(unscaled.T / scale, targets)) / 2,
+         "you divide the similarities by `logit_scale`; it is already 1 / temperature, "
+         "so multiply by it."),
+        ((F.cross_entropy(unscaled * scale.exp(), targets) +
+          F.cross_entropy(unscaled.T * scale.exp(), targets)) / 2,
+         "`logit_scale` is already exponentiated (it is e^t, 1 / temperature): multiply "
+         "the similarities by it as it is."),
+    ]
+
+
+def _loss_value(result, number: int) -> torch.Tensor:
+    """The learner's loss as a one-element tensor that gradients can flow through."""
+    where = f"on test case {number} "
+    if result is None:
+        raise Incorrect(f"{where}your function returned None: did you forget `return`?")
+    if not isinstance(result, torch.Tensor):
+        raise Incorrect(f"{where}your function returned a {type(result).__name__}, not a "
+                        f"tensor. Training calls `backward()` on the loss: keep it a tensor "
+                        f"(no `.item()` or `float()`).")
+    if result.numel() != 1:
+        raise Incorrect(f"{where}your loss has shape {tuple(result.shape)}; it should be one "
+                        f"number for the whole batch (the mean over the pairs).")
+    if not result.is_floating_point():
+        raise Incorrect(f"{where}your loss is a tensor of {result.dtype}; it should hold a "
+                        f"floating-point number.")
+    if not bool(torch.isfinite(result).all()):
+        raise Incorrect(f"{where}your loss is {result.reshape(()).item()}, not a finite "
+                        f"number. At scale 100 a similarity of 0.9 makes a logit of 90, and "
+                        f"e^90 is infinite in float32: take the log-softmax without "
+                        f"exponentiating large numbers (subtract each row's largest logit "
+                        f"first, as in lesson 00, or let `F.cross_entropy` do it).")
+    if not result.requires_grad:
+        raise Incorrect(f"{where}no gradient flows through your loss: did `.detach()`, "
+                        f"`torch.no_grad()` or a conversion to numbers cut it off?")
+    return result.reshape(())
+
+
+def _check_gradients(leaves, reference_leaves, number: int) -> None:
+    names = ("image_features", "text_features", "logit_scale")
+    for name, mine, theirs in zip(names, leaves, reference_leaves):
+        if mine.grad is None:
+            why = (" CLIP learns its temperature through this loss: keep the scale a tensor "
+                   "(no `.item()` or `float()`)." if name == "logit_scale" else "")
+            raise Incorrect(f"on test case {number} no gradient reaches `{name}` from your "
+                            f"loss.{why}")
+        got, want = mine.grad, theirs.grad
+        if name != "logit_scale":
+            got, want = _along_sphere(got, theirs.detach()), _along_sphere(want, theirs.detach())
+        if not _close(got, want):
+            raise Incorrect(f"on test case {number} your loss has the right value but its "
+                            f"gradient with respect to `{name}` differs from ClipLoss's: "
+                            f"does every term of the loss stay in the computation?")
+
+
+def _check_contrastive_loss(fn) -> None:
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+    cases = _loss_cases(fresh_generator())
+    for number, (image, text, scale) in enumerate(cases, start=1):
+        reference_leaves = _leaves(image, text, scale)
+        expected = _reference_loss(*reference_leaves)
+        expected.backward()
+        leaves = _leaves(image, text, scale)
+        result = call_learner(fn, tuple(leaves), copy=False, reference=_reference_loss,
+                              case=f"on test case {number} ")
+        loss = _loss_value(result, number)
+        if not math.isclose(loss.item(), expected.item(), rel_tol=1e-4, abs_tol=1e-5):
+            with torch.no_grad():
+                mistakes = _loss_mistakes(image, text, torch.tensor(scale))
+            for value, message in mistakes:
+                if math.isclose(loss.item(), value.item(), rel_tol=1e-4, abs_tol=1e-5):
+                    raise Incorrect(f"on test case {number} (of {len(cases)}): {message}")
+            raise Incorrect(f"on test case {number} (of {len(cases)}, a batch of "
+                            f"{len(image)} at scale {scale:.3g}) your loss is "
+                            f"{loss.item():.4f}, which is not CLIP's loss of that batch.")
+        try:
+            loss.backward()
+        except Exception as error:  # a graph the learner built wrongly
+            raise Incorrect(f"on test case {number} `backward()` failed on your loss: "
+                            f"{type(error).__name__}.") from None
+        _check_gradients(leaves, reference_leaves, number)
+
+
+q1 = Question(
+    name="q1",
+    variable="contrastive_loss",
+    checker=_check_contrastive_loss,
+    hint_text="A few lines. The N x N logits are `logit_scale * image_features @ "
+              "text_features.T`; the right column of row i is i (`torch.arange(N)`). "
+              "`F.cross_entropy(logits, targets)` is the mean over the rows of "
+              "-log softmax(row)[right one]: that is image -> caption. For caption -> image, "
+              "do the same on the columns (`logits.T`). Return the mean of the two, as a "
+              "tensor (no `.item()`: training needs its gradient).",
+    solution_text="```python\ndef contrastive_loss(image_features, text_features, "
+                  "logit_scale):\n"
+                  "    logits = logit_scale * image_features @ text_features.T   # N x N\n"
+                  "    targets = torch.arange(len(logits), device=logits.device)\n"
+                  "    image_to_text = F.cross_entropy(logits, targets)     # each row\n"
+                  "    text_to_image = F.cross_entropy(logits.T, targets)   # each column\n"
+                  "    return (image_to_text + text_to_image) / 2\n```\n"
+                  "`F.cross_entropy` takes the log-softmax of each row and averages "
+                  "-log p of the target: the formula's sum over i divided by N.",
+    time_limit=60.0,
+    points=3,
+    # ClipLoss by its forward: a class stands for its __call__ too, which is nn.Module's
+    # own, shared by every module (it would refuse nn.CrossEntropyLoss and the model too).
+    forbidden=(losses.clip_loss, losses.clip_loss_soft, ClipLoss.forward, _reference_loss),
+)
+
+
+# -- Q2, Q3: predictions ---------------------------------------------------------------
 
 # A perfectly aligned batch: image i and caption i are the same unit vector, and
 # different items are orthogonal.
 PERFECT_N = 8
 PERFECT_SCALE = 1.0  # temperature 1: no sharpening at all
-
-q1 = Question(
-    name="q1",
-    variable="prediction_perfect",
-    checker=choice_checker("b", "abc", why_not={
-        "a": "the loss is a cross-entropy: it is 0 only when the softmax gives the right "
-             "caption probability 1. What does a softmax give to scores of 1 and 0?",
-        "c": "log N is the loss when every caption gets the same probability; here the right "
-             "caption scores 1 and the others 0, so it does get more.",
-    }),
-    hint_text="Each row of logits holds `PERFECT_SCALE` = 1 for the right caption and 0 for "
-              "the 7 others. How much probability does a softmax give to a 1 among seven 0s?",
-    solution_text='```python\nprediction_perfect = "b"\n```\nThe right caption gets e / (e + 7) '
-                  "≈ 0.28, so the loss is -log 0.28 = log(1 + 7/e) ≈ 1.27: far from 0 although "
-                  "the model is perfect, and below log 8 ≈ 2.08. Only a large scale (a low "
-                  "temperature) lets the loss of a perfect model go to 0.",
-)
-
-CHANCE_BATCH = 128
+PERFECT_LOSS = math.log(1 + (PERFECT_N - 1) / math.e)  # -log(e / (e + 7)) ≈ 1.27
+PERFECT_TOLERANCE = 0.05
 
 q2 = Question(
     name="q2",
+    variable="prediction_perfect",
+    checker=value_checker(PERFECT_LOSS, rtol=0, atol=PERFECT_TOLERANCE),
+    hint_text="Each row of logits holds `PERFECT_SCALE` = 1 for the right caption and 0 for "
+              "the 7 others. What probability does a softmax give to a 1 among seven 0s? "
+              "The loss of the row is -log of it, and every row and every column is alike.",
+    solution_text="```python\nprediction_perfect = math.log(1 + 7 / math.e)   # about 1.27\n"
+                  "```\nThe right caption gets e / (e + 7) ≈ 0.28, so the loss is "
+                  "-log 0.28 = log(1 + 7/e) ≈ 1.27: far from 0 although the model is "
+                  "perfect, and below log 8 ≈ 2.08. Only a large scale (a low temperature) "
+                  "lets the loss of a perfect model go to 0.",
+    points=1,
+    predict=True,
+)
+
+CHANCE_BATCH = 128
+START_TOLERANCE = 0.75  # around log N; an untrained model starts a little above it
+
+q3 = Question(
+    name="q3",
     variable="prediction_start",
-    checker=choice_checker("b", "abc", why_not={
-        "a": "a loss near 0 means the model gives the right caption almost all the "
-             "probability. Can a model with random weights know which caption is right?",
-        "c": "the cross-entropy is -log(probability of the right caption). If the model "
-             "guesses among N captions, what is that probability?",
-    }),
+    checker=value_checker(math.log(CHANCE_BATCH), rtol=0, atol=START_TOLERANCE),
     hint_text="An untrained model cannot tell which of the N captions belongs to an image. "
               "If it gave each the same probability 1/N, what would -log(probability of the "
               "right one) be?",
-    solution_text='```python\nprediction_start = "b"\n```\nA model that cannot tell the '
-                  "captions apart gives each about 1/N, and -log(1/N) = log N ≈ 4.85 for "
-                  "N = 128. An untrained model starts a little above it (see the cell below).",
+    solution_text="```python\nprediction_start = math.log(128)   # about 4.85\n```\nA model "
+                  "that cannot tell the captions apart gives each about 1/N, and "
+                  "-log(1/N) = log N ≈ 4.85 for N = 128. An untrained model starts a little "
+                  "above it (see the cell below).",
+    points=1,
+    predict=True,
 )
 
 
-# -- Q3: the training step -----------------------------------------------------------
+# -- Q4: the training step -----------------------------------------------------------
 
 def _reference_step(model, batch, optimizer) -> float:
     images, tokens = batch
@@ -87,7 +281,11 @@ _FIXTURE: dict = {}
 
 
 def _fixture():
-    """A fresh course CLIP and one fixed batch of 16 ShapeWorld pictures (built once)."""
+    """Copies of a fresh course CLIP and of one fixed batch of 16 ShapeWorld pictures.
+
+    Built once; every caller gets its own copies, so an answer that puts its model in
+    another mode or writes into its batch changes nothing for the next check.
+    """
     if not _FIXTURE:
         from mmlearn import shapes, train, zeroshot
         with _random_state_kept():
@@ -95,15 +293,18 @@ def _fixture():
             data = shapes.ShapeWorld(16, "train", seed=5)
             batch = (zeroshot.to_model_input(data.images, model), tokenizer(data.captions))
         _FIXTURE.update(model=model, batch=batch)
-    return copy.deepcopy(_FIXTURE["model"]), _FIXTURE["batch"]
+    return copy.deepcopy(_FIXTURE["model"]), copy.deepcopy(_FIXTURE["batch"])
 
 
 STEPS = 3  # steps checked on the fixed batch
-LR = 1e-3
+LR = 0.01  # a step moves the weights by thousands of times the tolerance below
 
 
 def _optimizer(model):
-    return torch.optim.AdamW(model.parameters(), lr=LR)
+    """Plain SGD: its update is proportional to the gradient, so a loss written in
+    another order (float rounding) gives the same weights. Adam's first steps move each
+    weight by about ±lr whatever the size of its gradient, and would flip on rounding."""
+    return torch.optim.SGD(model.parameters(), lr=LR)
 
 
 def _parameters(model) -> list[torch.Tensor]:
@@ -111,7 +312,8 @@ def _parameters(model) -> list[torch.Tensor]:
 
 
 def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b))
+    """Equal weights, up to the float rounding of a loss written in another order."""
+    return all(torch.allclose(x, y, rtol=1e-3, atol=1e-5) for x, y in zip(a, b))
 
 
 def _as_number(value, step: int) -> float:
@@ -139,7 +341,7 @@ def _check_training_step(run) -> None:
             expected_losses.append(_reference_step(reference, batch, optimizer))
             expected_weights.append(_parameters(reference))
 
-        model, _ = _fixture()
+        model, batch = _fixture()
         model.train()
         optimizer = _optimizer(model)
         for step in range(1, STEPS + 1):
@@ -158,7 +360,7 @@ def _check_training_step(run) -> None:
                 raise Incorrect(f"at step {step} your function returned {got:.4f}, which is "
                                 f"not the contrastive loss of the batch before the update. "
                                 f"Call the model on the batch's images and tokens and use "
-                                f"the CLIP loss of what it returns.")
+                                f"the contrastive loss (`loss_fn`) of what it returns.")
             if not _same(weights, expected_weights[step - 1]):
                 if step == 1:
                     raise Incorrect("after one step the weights differ from those of a plain "
@@ -168,23 +370,27 @@ def _check_training_step(run) -> None:
                                 f"does `backward()` do to `.grad` when it is already there?")
 
 
-q3 = Question(
-    name="q3",
+q4 = Question(
+    name="q4",
     variable="training_step",
     checker=behaviour_checker(_check_training_step, time_limit=20.0),
     hint_text="Four things, in an order that works: compute the loss of the batch from what "
-              "`model(images, tokens)` returns (features of both kinds and the scale, ready "
-              "for `losses.clip_loss`); clear the gradients left by the previous step; "
-              "backpropagate; let the optimizer update the weights. Return the loss you "
-              "computed first, as a number.",
+              "`model(images, tokens)` returns (features of both kinds and the scale: the "
+              "three arguments of `loss_fn`, your `contrastive_loss`); clear the gradients "
+              "left by the previous step; backpropagate; let the optimizer update the "
+              "weights. Return the loss you computed first, as a number.",
     solution_text="```python\ndef training_step(model, batch, optimizer):\n"
                   "    images, tokens = batch\n"
                   "    image_features, text_features, logit_scale = model(images, tokens)\n"
-                  "    loss = losses.clip_loss(image_features, text_features, logit_scale)\n"
+                  "    loss = loss_fn(image_features, text_features, logit_scale)\n"
                   "    optimizer.zero_grad()\n"
                   "    loss.backward()\n"
                   "    optimizer.step()\n"
-                  "    return loss.item()\n```\nWithout `zero_grad()`, `backward()` adds the "
-                  "new gradients to the old ones, and every step also repeats the ones before.",
+                  "    return loss.item()\n```\n`loss_fn` is your `contrastive_loss` (or "
+                  "`losses.clip_loss` while yours does not pass q1). Without `zero_grad()`, "
+                  "`backward()` adds the new gradients to the old ones, and every step also "
+                  "repeats the ones before.",
     time_limit=120.0,
+    points=3,
+    forbidden=(_reference_step,),
 )
