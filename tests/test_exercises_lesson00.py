@@ -152,6 +152,54 @@ def test_q2_a_plain_exp_overflows_and_is_told_to_subtract_the_max():
     assert "88.7" in message and "largest" in message
 
 
+def softmax_naive_in_float64(scores, temperature):
+    return softmax_naive(scores.double(), temperature)
+
+
+def softmax_naive_in_float64_handed_back_in_float32(scores, temperature):
+    return softmax_naive(scores.double(), temperature).to(scores.dtype)
+
+
+def softmax_minus_the_batch_maximum(scores, temperature):
+    logits = scores / temperature
+    weights = (logits - logits.max()).exp()  # one number for the whole batch, not per row
+    return weights / weights.sum(dim=-1, keepdim=True)
+
+
+REPEATS = 25  # fresh inputs at every check: a flaw must be caught at every one of them
+
+
+def test_q2_overflow_case_exceeds_float64_and_far_rows_underflow_at_every_draw():
+    for seed in range(300):
+        cases = lesson00._softmax_cases(torch.Generator().manual_seed(seed))
+        logits = [scores / temperature for scores, temperature in cases]
+        assert any(x.min() >= 1000 for x in logits)  # e^1000 is infinite in float64 too
+        tops = [x.max(-1).values for x in logits if x.ndim == 2]
+        assert any((top.max() - top).max() > 200 for top in tops)  # e^-200 is 0 in float32
+
+
+def test_q2_refuses_an_answer_in_another_dtype_every_time():
+    for _ in range(REPEATS):
+        message = _message(lesson00.q2, softmax_naive_in_float64)
+        assert "float64" in message and "dtype" in message
+
+
+def test_q2_a_plain_exp_in_float64_overflows_every_time():
+    for _ in range(REPEATS):
+        message = _message(lesson00.q2, softmax_naive_in_float64_handed_back_in_float32)
+        assert "709.8" in message and "largest" in message
+
+
+def test_q2_subtracting_the_batch_maximum_is_caught_every_time_and_told_why():
+    # it is right for a single row (the batch's largest value is the row's)
+    row = torch.tensor([0.3, 0.9, -0.2])
+    assert torch.allclose(softmax_minus_the_batch_maximum(row, 0.01), softmax_right(row, 0.01))
+    for _ in range(REPEATS):
+        message = _message(lesson00.q2, softmax_minus_the_batch_maximum)
+        assert "each row's own largest value" in message and "sums to 0" in message
+        assert "infinite" not in message
+
+
 def softmax_over_columns(scores, temperature):
     return softmax_right(scores.mT, temperature).mT if scores.ndim == 2 else \
         softmax_right(scores, temperature)

@@ -180,6 +180,8 @@ def test_q2_perfect_batch_is_log_1_plus_7_over_e_and_open_clip_agrees():
     (lesson01.q2, 1.3, 0.0),     # zero: "the model is perfect"
     (lesson01.q3, 4.85, 128),    # N itself
     (lesson01.q3, 5.5, 0.7),
+    (lesson01.q3, 4.85, 4.5),    # below log N: an untrained model does not beat chance
+    (lesson01.q3, 5.5, 6.1),
 ])
 def test_predictions_are_recorded_then_judged_within_a_tolerance(question, right, wrong):
     for answer, correct in ((right, True), (wrong, False)):
@@ -199,9 +201,11 @@ def test_predictions_that_are_not_numbers_are_not_recorded():
 
 
 def test_q3_range_holds_log_n_and_the_untrained_start():
-    low = math.log(128) - lesson01.START_TOLERANCE
-    high = math.log(128) + lesson01.START_TOLERANCE
-    assert low < math.log(128) < 5.5 < high  # the lesson's untrained model starts at 5.50
+    low = lesson01.START_CENTRE - lesson01.START_TOLERANCE
+    high = lesson01.START_CENTRE + lesson01.START_TOLERANCE
+    assert math.isclose(low, 4.6) and math.isclose(high, 6.0)
+    # the reasoning's log 128 and the lesson's measured start, 5.50, both well inside
+    assert low + 0.2 < math.log(128) < 5.5 < high - 0.2
 
 
 def test_points_builds_three_predictions_one():
@@ -274,6 +278,52 @@ def step_returning_nothing(model, batch, optimizer):
     step_right(model, batch, optimizer)
 
 
+def step_by_hand(model, batch, optimizer):
+    """Ignores the optimizer: plain gradient descent at a rate of its own."""
+    loss = _forward_loss(model, batch)
+    model.zero_grad()
+    loss.backward()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter -= 0.01 * parameter.grad
+    return loss.item()
+
+
+def step_by_hand_at_the_optimizers_rate(model, batch, optimizer):
+    """Reads the rate from the optimizer, but not its momentum."""
+    loss = _forward_loss(model, batch)
+    model.zero_grad()
+    loss.backward()
+    rate = optimizer.param_groups[0]["lr"]
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter -= rate * parameter.grad
+    return loss.item()
+
+
+def step_in_eval_mode(model, batch, optimizer):
+    model.eval()
+    return step_right(model, batch, optimizer)
+
+
+def step_in_eval_mode_then_back(model, batch, optimizer):
+    model.eval()
+    loss = _forward_loss(model, batch)
+    model.train()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_stepping_twice(model, batch, optimizer):
+    loss = step_right(model, batch, optimizer)
+    optimizer.step()
+    return loss
+
+
 @pytest.mark.parametrize("step", [step_right, step_with_the_learners_loss,
                                   step_right_zero_grad_last])
 def test_q4_accepts_a_plain_step(step, one_thread):
@@ -286,10 +336,22 @@ def test_q4_accepts_a_plain_step(step, one_thread):
     (step_clearing_gradients_before_the_step, "never took its step"),
     (step_returning_the_loss_after_the_update, "after"),
     (step_returning_nothing, "None"),
+    (step_by_hand, "without calling `optimizer.step()`"),
+    (step_by_hand_at_the_optimizers_rate, "without calling `optimizer.step()`"),
+    (step_in_eval_mode, "train mode"),
+    (step_in_eval_mode_then_back, "train mode"),
+    (step_stepping_twice, "exactly one"),
 ])
 def test_q4_rejects_broken_steps(step, complaint, one_thread):
     feedback = lesson01.q4.check(step)
     assert feedback.status == "incorrect" and complaint in feedback.message, feedback
+
+
+def test_q4_checks_with_an_optimizer_no_hand_written_update_guesses():
+    model = torch.nn.Linear(2, 2)
+    optimizer = lesson01._optimizer(model)
+    group = optimizer.param_groups[0]
+    assert group["lr"] not in (0.1, 0.01, 0.001, 3e-3) and group["momentum"] > 0
 
 
 def test_q4_refuses_the_checkers_own_step_and_a_hard_coded_loss(one_thread):

@@ -153,10 +153,13 @@ def _softmax_with_temperature(scores: torch.Tensor, temperature: float) -> torch
 
 
 OVERFLOW = 88.7  # float32's exp is infinite above log(3.4e38)
+OVERFLOW_FLOAT64 = 709.8  # and float64's above log(1.8e308)
+UNDERFLOW = 103.9  # float32's exp is 0 below -103.9 (the smallest subnormal, 1.4e-45)
 
 
 def _softmax_cases(generator: torch.Generator) -> list[tuple]:
-    """Rows of scores and temperatures as CLIP meets them, plus rows a plain exp overflows."""
+    """Rows of scores and temperatures as CLIP meets them, plus rows a plain exp overflows
+    (in float64 too) and a batch whose rows lie far apart (a batch-wide maximum fails)."""
     def uniform(low, high) -> float:
         return low + (high - low) * torch.rand(1, generator=generator).item()
 
@@ -164,14 +167,21 @@ def _softmax_cases(generator: torch.Generator) -> list[tuple]:
         return torch.rand(*shape, generator=generator) * 2 - 1
 
     n = int(torch.randint(3, 8, (1,), generator=generator))
-    large = torch.randn(2, n, generator=generator) * 20 + uniform(200, 900)
+    # scores / T from 1000 up: e^x is infinite there in float32 and in float64 alike
+    large = torch.rand(2, n, generator=generator) * 20 + uniform(1100, 1500)
+    # one row near +0.9, one near -0.9, one anywhere: at T <= 0.008 the low row's scores / T
+    # lie more than 200 below the batch's largest, so e^(x - batch max) is 0 for all of them
+    apart = torch.stack([similarities(n) * 0.05 + 0.9, similarities(n) * 0.05 - 0.9,
+                         similarities(n)])
+    apart = apart[torch.randperm(3, generator=generator)]
     return [
         (similarities(n), 1.0),                             # temperature 1: no change
         (similarities(n), uniform(0.2, 3.0)),               # one row of scores
         (similarities(4, n), uniform(0.05, 0.5)),           # a batch: one softmax per row
         (similarities(n) * 0.3, uniform(0.01, 0.03)),       # close scores, a CLIP temperature
-        (large, uniform(0.5, 2.0)),                         # e^(score / T) overflows
-        (similarities(3, n) + 0.95, uniform(0.004, 0.008)),  # so does 0.95 / 0.005 = 190
+        (large, uniform(0.9, 1.1)),                         # e^(score / T) overflows
+        (apart, uniform(0.004, 0.008)),                     # rows far apart in one batch
+        (similarities(3, n) + 0.95, uniform(0.004, 0.008)),  # overflows: 0.95 / 0.005 = 190
     ]
 
 
@@ -198,6 +208,34 @@ def _softmax_mistakes(scores: torch.Tensor, temperature: float) -> list[tuple]:
     return mistakes
 
 
+def _dtype_message(got, scores: torch.Tensor, temperature: float) -> str | None:
+    """The teaching message when an answer hands back another dtype than it was given."""
+    if not isinstance(got, torch.Tensor) or got.dtype == scores.dtype:
+        return None
+    return (f"your function returns {got.dtype} for scores of {scores.dtype}: return "
+            f"probabilities of the dtype it was given (the model that uses them computes in "
+            f"{scores.dtype}). Computing in float64 does not remove the overflow either: "
+            f"e^x is infinite in float64 above x ≈ {OVERFLOW_FLOAT64}.")
+
+
+def _underflow_message(got, scores: torch.Tensor, temperature: float) -> str | None:
+    """The teaching message when whole rows underflow: the batch's maximum was subtracted."""
+    if not isinstance(got, torch.Tensor) or got.shape != scores.shape or scores.ndim != 2:
+        return None
+    sums = got.detach().double().sum(-1)
+    dead = ~torch.isfinite(sums) | (sums == 0)  # 0 / 0, or a row of weights that are all 0
+    tops = (scores / temperature).max(-1).values
+    below = tops.max() - tops  # how far each row's largest value lies below the batch's
+    if not dead.any() or dead[tops.argmax()] or not bool((below[dead] > UNDERFLOW).all()):
+        return None
+    row = int(dead.nonzero()[0])
+    return (f"row {row} of yours (counting from 0) sums to 0 or is NaN. Its largest "
+            f"score / temperature is {below[row]:.0f} below the largest of the whole batch; "
+            f"subtract that batch-wide value and every e^(x - m) of the row is below "
+            f"e^-{UNDERFLOW:.0f}, which float32 rounds to 0: the row's weights sum to 0. "
+            f"Subtract each row's own largest value.")
+
+
 def _overflow_message(got, scores: torch.Tensor, temperature: float) -> str | None:
     """The teaching message when an answer breaks where e^(score / T) overflows."""
     if (scores / temperature).max() < OVERFLOW or not isinstance(got, torch.Tensor):
@@ -205,9 +243,19 @@ def _overflow_message(got, scores: torch.Tensor, temperature: float) -> str | No
     if not got.is_floating_point() or bool(torch.isfinite(got).all()):
         return None
     return (f"scores / temperature reach {(scores / temperature).max():.0f} here, and "
-            f"e^x is infinite in float32 above x ≈ 88.7, so your result holds NaN or "
-            f"infinity. Subtracting the same number from every score of a row does not "
-            f"change its softmax: subtract the row's largest score first.")
+            f"e^x is infinite in float32 above x ≈ {OVERFLOW} (in float64 above "
+            f"{OVERFLOW_FLOAT64}), so your result holds NaN or infinity. Subtracting the same "
+            f"number from every score of a row does not change its softmax: subtract the "
+            f"row's largest score first.")
+
+
+def _first_look(got, scores: torch.Tensor, temperature: float) -> str | None:
+    """What an answer gets wrong before its values are compared, most telling first."""
+    for look in (_dtype_message, _underflow_message, _overflow_message):
+        message = look(got, scores, temperature)
+        if message:
+            return message
+    return None
 
 
 def _rows_message(got, scores: torch.Tensor, temperature: float) -> str | None:
@@ -223,19 +271,20 @@ def _rows_message(got, scores: torch.Tensor, temperature: float) -> str | None:
 
 def _check_softmax(fn) -> None:
     _check_cases(fn, _softmax_with_temperature, _softmax_cases(fresh_generator()),
-                 _softmax_mistakes, first_look=_overflow_message, last_look=_rows_message)
+                 _softmax_mistakes, first_look=_first_look, last_look=_rows_message)
 
 
 q2 = Question(
     name="q2",
     variable="softmax_with_temperature",
     checker=_check_softmax,
-    hint_text="Divide the scores by the temperature, take `exp`, and divide each row by its "
-              "sum (`.sum(-1, keepdim=True)`), so that every row adds up to 1. A small "
+    hint_text="Divide the scores by the temperature, take `exp`, and divide each weight by "
+              "the sum of its row, so that every row adds up to 1 (a sum over the last "
+              "dimension that keeps that dimension, so that it lines up with the row). A small "
               "temperature makes the numbers large, and e^x is infinite in float32 above "
-              "x ≈ 88.7: subtract each row's largest value first "
-              "(`.max(-1, keepdim=True).values`). The softmax does not change, because "
-              "e^(x - m) / Σ e^(x - m) = e^x / Σ e^x.",
+              "x ≈ 88.7: first subtract from each row its own largest value, found the same "
+              "way as the sum. The softmax does not change, because "
+              "e^(x - m) / Σ e^(x - m) = e^x / Σ e^x. Keep the dtype of the scores.",
     solution_text="```python\ndef softmax_with_temperature(scores, temperature):\n"
                   "    logits = scores / temperature\n"
                   "    logits = logits - logits.max(dim=-1, keepdim=True).values  # no overflow\n"
@@ -271,13 +320,15 @@ q3 = Question(
              "shape), so their cosines are far above -1: how far ahead can e^0.83 be?",
     }),
     hint_text="Cosine similarities lie between -1 and 1. At temperature 1 a softmax gives "
-              "caption j the weight e^(s_j); how far apart can e^(s_j) of four captions be "
-              "when the s_j differ by about 1?",
-    solution_text='```python\nprediction_t1 = "c: the scores differ by less than one, so '
-                  'the weights e^s differ by less than a factor e"\n```\nThe scores differ by '
-                  "about 1, so the weights e^s differ by about a factor e ≈ 2.7: the right "
-                  "caption gets the most, but under a half. Only dividing by a small "
-                  "temperature makes the softmax sure.",
+              "caption j a weight proportional to e^(s_j); how far apart can the weights of "
+              "four captions be when their s_j lie between -1 and 1?",
+    solution_text='```python\nprediction_t1 = "c: cosines lie between -1 and 1, so the '
+                  'weights e^s differ by a factor of a few"\n```\nCosine similarities lie '
+                  "between -1 and 1, so two scores differ by at most 2 and their weights e^s "
+                  "by at most a factor e^2 ≈ 7.4. Here the right caption's 0.83 lies 0.37 "
+                  "above the next score (0.46) and 1.08 above the last (-0.25): its weight is "
+                  "1.4 to 2.9 times theirs, the most of the four but under a half. Only "
+                  "dividing by a small temperature makes the softmax sure.",
     points=1,
     predict=True,
 )
