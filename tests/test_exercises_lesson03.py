@@ -192,6 +192,10 @@ def test_q2_refuses_hard_coded_answers():
     (lambda r, rel, k: sum(bool(set(i[:k + 1]) & w) for i, w in zip(r, rel)) / len(r), "too many"),
     (lambda r, rel, k: sum(len(set(i[:k]) & w) / len(w) for i, w in zip(r, rel)) / len(r),
      "ZeroDivisionError"),                 # IR recall that forgets the query with no right id
+    (lambda r, rel, k: 100 * sum(bool(set(i[:k]) & w) for i, w in zip(r, rel)) / len(r),
+     "percentage"),
+    (lambda r, rel, k: sum(bool(set(i[:k]) & w) for i, w in zip(r, rel) if w)
+     / sum(1 for w in rel if w), "no right id"),
 ])
 def test_q2_rejects_plausible_mistakes_with_a_message(answer, says):
     _incorrect(lesson03.q2, answer, says)
@@ -250,6 +254,14 @@ def test_q3_guessing_scores_a_quarter():
     ("7680", "incorrect")])
 def test_q4_megabytes(answer, status):
     assert lesson03.q4.check(answer).status == status
+
+
+@pytest.mark.parametrize("answer, says", [
+    (7324.2, "MiB"), (7.68, "gigabytes"), (7.15, "GiB"), (15360.0, "float32"),
+    (7.68e9, "in bytes"), (1024.0, "Not yet")])
+def test_q4_names_the_unit_mix_ups(answer, says):
+    feedback = lesson03.q4.check(answer)
+    assert feedback.status == "incorrect" and says in str(feedback), feedback
 
 
 # -- the notebook --------------------------------------------------------------------------

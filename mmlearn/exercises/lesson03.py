@@ -125,11 +125,11 @@ q1 = Question(
     name="q1",
     variable="search_by_image",
     checker=_check_search_by_image,
-    hint_text="Three steps: turn the picture into a unit vector with the encoder the index "
-              "was built with (`index.encoder.encode_images([image])` gives a 1 x D tensor); "
-              "score every stored vector against it with one matrix product (`index.vectors` "
-              "is N x D float16: compute in float32); keep the ids of the k largest scores, "
-              "best first (`torch.topk` returns values and indices).",
+    hint_text="Compare image with image: the query must become a vector in the same space "
+              "as the stored ones, so it must come from the encoder that built the index "
+              "(`index.encoder`). Then every stored picture gets one score, its cosine "
+              "similarity with the query, and the answer is the ids of the k best, best first. "
+              "The stored vectors are float16: compute the scores in float32.",
     solution_text="```python\ndef search_by_image(index, image, k):\n"
                   "    query = index.encoder.encode_images([image])[0]      # unit vector [D]\n"
                   "    scores = index.vectors.float() @ query               # cosine, one per "
@@ -209,6 +209,12 @@ def _recall_mistakes(ranked, relevant, k) -> list[tuple[float, str]]:
          "you looked at one id too many: the first k ids are `ids[:k]`."),
         (float(sum(bool(set(ids[:k]) & w) for ids, w in zip(ranked, relevant))),
          "that is the number of queries found; recall@k is their share of all queries."),
+        (100 * sum(bool(set(ids[:k]) & w) for ids, w in zip(ranked, relevant)) / n,
+         "that is a percentage; return the share as a number from 0 to 1."),
+        (sum(bool(set(ids[:k]) & w) for ids, w in zip(ranked, relevant))
+         / max(1, sum(bool(w) for w in relevant)),
+         "you left out the queries that have no right id. They are queries too, never found: "
+         "divide by the number of all queries."),
     ]
 
 
@@ -253,10 +259,9 @@ q2 = Question(
     name="q2",
     variable="recall_at_k",
     checker=_check_recall,
-    hint_text="For each query, look at its first k ids (`ids[:k]`, fewer if the list is "
-              "shorter): is *any* of them in its set of right ids? recall@k is the fraction "
-              "of queries for which the answer is yes. A query whose set is empty is never "
-              "found.",
+    hint_text="For one query the question is yes or no: is *any* of its right ids among "
+              "its first k results (fewer if its list is shorter)? recall@k is the share of "
+              "yes over all the queries, those with no right id included.",
     solution_text="```python\ndef recall_at_k(ranked, relevant, k):\n"
                   "    hits = [bool(set(ids[:k]) & set(wanted)) for ids, wanted in "
                   "zip(ranked, relevant)]\n    return sum(hits) / len(hits)\n```",
@@ -295,10 +300,40 @@ q3 = Question(
 
 # -- Q4: the memory of an index -------------------------------------------------------------
 
+INDEX_MEGABYTES = 5_000_000 * 768 * 2 / 1e6  # 7,680 MB
+
+
+def _close(answer: Any, value: float) -> bool:
+    try:
+        compare(answer, value, rtol=1e-3)
+        return True
+    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
+        return False
+
+
+def _check_megabytes(answer: Any) -> None:
+    """The number of MB (10^6 bytes); units and sizes that are often mixed up are named."""
+    mistakes = [
+        (INDEX_MEGABYTES * 1e6 / 2**20, "that is in MiB (2^20 bytes); a megabyte here is 10^6 "
+                                        "bytes."),
+        (INDEX_MEGABYTES / 1e3, "that is in gigabytes; the question asks for megabytes "
+                                "(10^6 bytes)."),
+        (INDEX_MEGABYTES * 1e6 / 2**30, "that is in GiB; the question asks for megabytes "
+                                        "(10^6 bytes)."),
+        (INDEX_MEGABYTES * 2, "that counts 4 bytes a number (float32); the index stores "
+                              "float16."),
+        (INDEX_MEGABYTES * 1e6, "that is in bytes; a megabyte is 10^6 bytes."),
+    ]
+    for value, message in mistakes:
+        if _close(answer, value):
+            raise Incorrect(message)
+    value_checker(INDEX_MEGABYTES, rtol=1e-3)(answer)
+
+
 q4 = Question(
     name="q4",
     variable="index_megabytes",
-    checker=value_checker(5_000_000 * 768 * 2 / 1e6, rtol=1e-3),
+    checker=_check_megabytes,
     hint_text="One float16 number takes 2 bytes. How many numbers does the index hold? A "
               "megabyte here is 10^6 bytes.",
     solution_text="```python\nindex_megabytes = 5_000_000 * 768 * 2 / 1e6\n```\n7,680 MB. "
