@@ -1,37 +1,75 @@
 """Exercises of lesson 05: DALL-E's causal mask, and how it samples.
 
 Q1 predicts, before the lesson measures it, how well the tiny DALL-E draws colour x shape
-pairs it never saw; Q2 builds the causal mask, Q3 writes top-k filtering, Q4 builds the
-sampling loop (temperature, top-k, the same seed giving the same tokens), with which the
-lesson then draws.
+pairs it never saw (committed with a reason before the reveal); Q2 builds the causal
+mask, Q3 writes top-k filtering, Q4 builds the sampling loop (temperature, top-k, the
+same seed giving the same tokens). The lesson then puts the learner's mask into the
+transformer and draws with the learner's filter and sampler.
+
+Every build question names the library functions that already do its work
+(``forbidden``) and makes its test inputs afresh at every check; the sampler runs on its
+own copy of the course DALL-E, so an answer that changes the model spoils nothing for
+the next check.
 """
 
 import functools
 
 import torch
+import torch.nn as nn
+import torch.nn.modules.transformer as torch_transformer
 
-from mmlearn import dalle
+from mmlearn import dalle, shapes
 from mmlearn.config import one_cpu_thread
 from mmlearn.exercises.core import (
     Incorrect,
-    NotAttempted,
     Question,
+    call_learner,
     choice_checker,
-    function_checker,
+    compare,
+    fresh_generator,
+)
+
+# ---------------------------------------------------------------------------- Q1
+
+q1 = Question(
+    name="q1",
+    variable="prediction_held_out",
+    checker=choice_checker("b", "abcd", reason=True, why_not={
+        "a": "nothing makes a pair the model never saw easier than one it saw many times: "
+             "the held-out pairs come out right a little less often.",
+        "c": "the model saw every colour and every shape, only not these pairs, and it reads "
+             "the caption word by word: most held-out samples still have the right shape.",
+        "d": "the shape is not lost with the pair: 'triangle' was learnt from triangles of "
+             "other colours, and most held-out samples still have the right shape."}),
+    hint_text="What did the model see in training: the pair 'red triangle', or red things and "
+              "triangles? And how does the caption reach the model: as one symbol for the "
+              "pair, or word by word?",
+    solution_text="```python\nprediction_held_out = \"b: each word was learnt from other "
+                  "pictures\"\n```\nEach word was learnt from other pictures, so the pair is "
+                  "composed from parts the model knows; less reliably than a pair it saw many "
+                  "times.",
+    predict=True,
+    points=1,
 )
 
 
+# ---------------------------------------------------------------------------- Q2
+
+def _mask_sizes(generator: torch.Generator) -> list[int]:
+    """1, a small size to draw on paper, and one longer than the course DALL-E's sequence
+    (so that no slice of a mask the notebook already holds can answer)."""
+    small = int(torch.randint(2, 10, (), generator=generator))
+    large = int(torch.randint(80, 161, (), generator=generator))
+    return [1, small, large]
+
+
 def _check_mask(fn) -> None:
-    """Run the learner's causal_mask on a few sizes and say what is wrong, in words."""
-    if not callable(fn):
-        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
-    for n in (1, 4, 76):
-        try:
-            mask = torch.as_tensor(fn(n))
-        except NotImplementedError:
-            raise NotAttempted() from None
-        except Exception as error:  # the learner's bug, reported as feedback
-            raise Incorrect(f"causal_mask({n}) raised {type(error).__name__}: {error}") from None
+    """Run the learner's causal_mask on fresh sizes and say what is wrong, in words."""
+    for n in _mask_sizes(fresh_generator()):
+        mask = call_learner(fn, (n,), reference=dalle.causal_mask, case=f"causal_mask({n}): ")
+        if not isinstance(mask, torch.Tensor):
+            raise Incorrect(f"causal_mask({n}) returned a {type(mask).__name__}; return a "
+                            f"torch tensor.")
         if mask.shape != (n, n):
             raise Incorrect(f"causal_mask({n}) has shape {tuple(mask.shape)}, not ({n}, {n}).")
         if mask.dtype != torch.bool:
@@ -44,9 +82,9 @@ def _check_mask(fn) -> None:
                             f"an earlier position; it should see all of them.")
 
 
-def _logits(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * 3
-
+_TORCH_MASKS = tuple(f for f in (nn.Transformer.generate_square_subsequent_mask,
+                                 getattr(torch_transformer, "_generate_square_subsequent_mask",
+                                         None)) if f is not None)
 
 q2 = Question(
     name="q2",
@@ -57,40 +95,82 @@ q2 = Question(
               "for n = 3 on paper first: which triangle of the matrix is True?",
     solution_text="```python\ndef causal_mask(n):\n"
                   "    return torch.ones(n, n, dtype=torch.bool).tril()\n```",
+    forbidden=(dalle.causal_mask, *_TORCH_MASKS),
+    points=3,
 )
+
+
+# ---------------------------------------------------------------------------- Q3
+
+def _top_k_cases(generator: torch.Generator) -> list[tuple[torch.Tensor, int]]:
+    """Random logits [B, V] with a k for each: small enough to read, the model's 256 image
+    codes with k = 1 (greedy), a middling k, and k = V (nothing to drop)."""
+    def logits(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator) * 3
+
+    def k_in(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (), generator=generator))
+
+    return [(logits(1, 6), k_in(2, 4)), (logits(3, 256), 1), (logits(8, 256), k_in(8, 128)),
+            (logits(2, 10), 10)]
+
+
+def _explain_top_k(got, logits: torch.Tensor, k: int, expected: torch.Tensor) -> None:
+    """Incorrect, with what is wrong in words, for a plausible mistake (else nothing)."""
+    if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+        return  # compare() says what is wrong with the type or the shape
+    got = got.detach().float()
+    if got.isnan().any():
+        raise Incorrect(f"for k = {k} your result holds NaN.")
+    keep = expected.isfinite()                       # the k largest of each row
+    kept = got.isfinite()
+    if kept.all() and not keep.all():
+        raise Incorrect(f"for k = {k} nothing became -inf: every logit outside the k largest "
+                        f"must be set to -inf, so that softmax gives it probability 0 (a "
+                        f"logit of 0 still gets e^0 = 1).")
+    counts = kept.sum(dim=-1)
+    if (counts != k).any():
+        row = int((counts != k).nonzero()[0])
+        raise Incorrect(f"for k = {k} row {row} keeps {int(counts[row])} logits (not -inf); "
+                        f"it should keep exactly k of them.")
+    if not kept.equal(keep):
+        raise Incorrect(f"for k = {k} you keep k logits per row, but not the k *largest*.")
+    if not torch.equal(got[keep], logits[keep]):
+        raise Incorrect(f"for k = {k} the logits you keep changed their values; keep them as "
+                        f"they are and change only the others.")
+    if not (got[~keep] == float("-inf")).all():
+        raise Incorrect(f"for k = {k} the logits you drop must be -inf, not "
+                        f"{float(got[~keep][0]):g}.")
+
+
+def _check_top_k(fn) -> None:
+    """Compare with the library on fresh logits; say which mistake it is, in words."""
+    for logits, k in _top_k_cases(fresh_generator()):
+        expected = dalle.top_k_filter(logits.clone(), k)
+        got = call_learner(fn, (logits, k), reference=dalle.top_k_filter,
+                           case=f"for logits of shape {list(logits.shape)} and k = {k} ")
+        if got is None:
+            raise Incorrect("your function returned None: did you forget `return`?")
+        _explain_top_k(got, logits, k, expected)
+        try:
+            compare(got, expected)
+        except Incorrect as wrong:
+            raise Incorrect(f"for logits of shape {list(logits.shape)} and k = {k}: "
+                            f"{wrong}") from None
+
 
 q3 = Question(
     name="q3",
     variable="top_k_filter",
-    checker=function_checker(dalle.top_k_filter, [
-        (torch.tensor([[1.0, 3.0, 2.0, 0.5]]), 2),
-        (_logits(3, 256, seed=0), 1),
-        (_logits(8, 256, seed=1), 64),
-    ]),
+    checker=_check_top_k,
     hint_text="For each row, find the k-th largest logit (torch can give you the k largest "
               "values of each row). Every logit smaller than it must get probability 0 after "
               "the softmax: which logit value does that? Leave the input tensor unchanged.",
     solution_text="```python\ndef top_k_filter(logits, k):\n"
                   "    kth_largest = logits.topk(k, dim=-1).values[..., -1:]\n"
                   "    return logits.masked_fill(logits < kth_largest, float('-inf'))\n```",
-)
-
-
-# ---------------------------------------------------------------------------- Q1
-
-q1 = Question(
-    name="q1",
-    variable="prediction_held_out",
-    checker=choice_checker("b", "abc", why_not={
-        "a": "nothing makes a pair the model never saw easier than one it saw many times. "
-             "Run the cell below.",
-        "c": "the model saw every colour and every shape, only not these pairs, and it reads "
-             "the caption word by word. Run the cell below."}),
-    hint_text="The model never saw a red triangle, but it saw red in other shapes and "
-              "triangles in other colours, and the caption's words come in one by one.",
-    solution_text="```python\nprediction_held_out = \"b\"\n```\nEach word was learnt from "
-                  "other pictures, so the pair is composed from parts the model knows; less "
-                  "reliably than a pair it saw many times.",
+    forbidden=(dalle.top_k_filter,),
+    points=3,
 )
 
 
@@ -106,22 +186,37 @@ def _course_models():
     return dalle.load_course_dalle("cpu"), load_course_vqgan("cpu")
 
 
-def _run(fn, model, text, temperature, top_k, seed) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    try:
+def _without_gradients(fn):
+    """``fn`` run under ``torch.no_grad()`` in the thread that calls it (grad mode is per
+    thread, and the learner's function runs in a thread of its own)."""
+    @functools.wraps(fn)
+    def run(*args):
         with torch.no_grad():
-            tokens = fn(model, text, temperature, top_k, generator)
-    except NotImplementedError:
-        raise NotAttempted() from None
-    except Exception as error:  # the learner's bug, reported as feedback
-        raise Incorrect(f"sample_tokens(model, text, {temperature}, {top_k}, generator) raised "
-                        f"{type(error).__name__}: {error}") from None
-    tokens = torch.as_tensor(tokens)
+            return fn(*args)
+    return run
+
+
+def _run(fn, model, text, temperature, top_k, seed) -> torch.Tensor:
+    """The learner's tokens for ``text``, from a copy of ``model``, as a [B, 64] tensor."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = call_learner(_without_gradients(fn), (model, text, temperature, top_k, generator),
+                          time_limit=10, reference=dalle.sample_image_tokens,
+                          case=f"with temperature {temperature} and top_k {top_k}, ")
+    try:
+        tokens = torch.as_tensor(tokens)
+    except Exception:
+        raise Incorrect(f"return the image tokens as a tensor, not a "
+                        f"{type(tokens).__name__}.") from None
     want = (len(text), model.config.image_length)
     if tuple(tokens.shape) != want:
         raise Incorrect(f"for {len(text)} prompts the result should have shape {want} (one "
                         f"row of image tokens per prompt), yours has {tuple(tokens.shape)}.")
     return tokens.long()
+
+
+def _random_prompts(generator: torch.Generator, n: int) -> list[str]:
+    picks = torch.randint(len(shapes.CLASSES), (n,), generator=generator).tolist()
+    return [shapes.with_articles(f"a {shapes.CLASSES[i]}") for i in picks]
 
 
 @torch.no_grad()
@@ -132,28 +227,33 @@ def _mean_log_probability(model, text: torch.Tensor, tokens: torch.Tensor) -> fl
 
 
 def _check_sampler(fn) -> None:
-    """Greedy at top_k=1; same seed, same tokens; temperature changes how adventurous the
-    samples are; and the decoded pictures show the prompt's colour to the judge."""
+    """Greedy at top_k=1 (on fresh prompts); same seed, same tokens; temperature changes how
+    adventurous the samples are; and the decoded pictures show the prompt's colour to the
+    judge. The learner's function gets a fresh copy of the model at every call; the
+    checker judges with its own."""
     from mmlearn import judge
 
     if not callable(fn):
         raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
     model, vqgan = _course_models()
+    generator = fresh_generator()
+    seeds = torch.randint(2**31, (3,), generator=generator).tolist()
     text = model.tokenizer([PROMPT]).repeat(8, 1)
     with one_cpu_thread():
-        greedy = dalle.sample_image_tokens(model, text[:2], 1.0, 1)
-        if not _run(fn, model, text[:2], 1.0, 1, 0).equal(greedy):
+        others = model.tokenizer(_random_prompts(generator, 2))
+        greedy = dalle.sample_image_tokens(model, others, 1.0, 1)
+        if not _run(fn, model, others, 1.0, 1, seeds[0]).equal(greedy):
             raise Incorrect("with top_k=1 only the most likely token may be drawn at each "
                             "step, but your tokens differ from that.")
-        first, again = (_run(fn, model, text, 0.7, 32, 1) for _ in range(2))
+        first, again = (_run(fn, model, text, 0.7, 32, seeds[1]) for _ in range(2))
         if not first.equal(again):
             raise Incorrect("two runs with generators seeded the same gave different tokens: "
                             "draw with `torch.multinomial(..., generator=generator)`.")
-        if first.equal(_run(fn, model, text, 0.7, 32, 2)):
+        if first.equal(_run(fn, model, text, 0.7, 32, seeds[2])):
             raise Incorrect("two different seeds gave the same tokens: is it drawing at "
                             "random (with the generator) at all?")
-        calm = _mean_log_probability(model, text, _run(fn, model, text, 0.3, None, 3))
-        wild = _mean_log_probability(model, text, _run(fn, model, text, 2.0, None, 3))
+        calm = _mean_log_probability(model, text, _run(fn, model, text, 0.3, None, seeds[2]))
+        wild = _mean_log_probability(model, text, _run(fn, model, text, 2.0, None, seeds[2]))
         if calm < wild + 1.0:
             raise Incorrect(f"the model finds your temperature-0.3 samples no likelier than "
                             f"your temperature-2 ones (mean log-probability per token "
@@ -170,25 +270,31 @@ q4 = Question(
     name="q4",
     variable="sample_tokens",
     checker=_check_sampler,
-    hint_text="Start like `dalle.sample_image_tokens`' docstring says: the text goes through "
-              "`model.transform(model.embed_text(text))` once. Then, 64 times: the image head "
-              "of the last position gives logits; divide by the temperature, apply your "
-              "top-k filter, softmax, draw one token per row with `torch.multinomial` and "
-              "the generator; feed the token back with `model.embed_image(token[:, None], "
-              "start=i)` and the caches. Stack the tokens.",
+    hint_text="Two phases. First the caption: embed the text with `model.embed_text(text)` and "
+              "run it through `model.transform(...)` once; it returns the outputs [B, 12, "
+              "width] and the blocks' caches. The output at the *last* text position, through "
+              "`model.image_head`, gives the logits [B, 256] of the first image token. Then a "
+              "loop over the 64 image positions i: scale the logits by the temperature, filter "
+              "them with top-k, turn them into probabilities and draw one token per row "
+              "(`torch.multinomial`, with the generator); then embed only that new token "
+              "(`model.embed_image(token[:, None], start=i)`) and run it through "
+              "`model.transform` with the caches: its output gives the next logits. Collect the "
+              "tokens and stack them into [B, 64].",
     solution_text="```python\ndef sample_tokens(model, text, temperature, top_k, generator):\n"
                   "    hidden, caches = model.transform(model.embed_text(text))\n"
                   "    tokens = []\n"
                   "    for i in range(model.config.image_length):\n"
                   "        logits = model.image_head(hidden[:, -1]) / temperature\n"
                   "        if top_k is not None:\n"
-                  "            logits = top_k_filter(logits, top_k)\n"
+                  "            logits = keep_top_k(logits, top_k)\n"
                   "        token = torch.multinomial(logits.softmax(dim=-1), 1, "
                   "generator=generator)[:, 0]\n"
                   "        tokens.append(token)\n"
                   "        hidden, caches = model.transform(model.embed_image(token[:, None], "
                   "start=i), caches)\n"
                   "    return torch.stack(tokens, dim=1)\n```\n"
-                  "The last token needs no forward pass after it; `dalle.sample_image_tokens` "
+                  "The last token needs no forward pass after it; the library's sampler "
                   "skips it.",
+    forbidden=(dalle.sample_image_tokens, dalle.sample, dalle.sample_many, dalle.pick_tokens),
+    points=3,
 )
