@@ -94,7 +94,7 @@ def guide(eps_uncond, eps_cond, scale):
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
-RIGHT = {"q1": add_noise, "q2": simple_loss, "q3": ddim_step, "q4": ddpm_step, "q6": guide}
+RIGHT = {"q1": add_noise, "q2": simple_loss, "q3": ddim_step, "q4": ddpm_step, "q5": guide}
 
 
 @pytest.mark.parametrize("name", RIGHT)
@@ -122,7 +122,7 @@ def test_other_right_forms_pass(name, answer):
     assert getattr(lesson06, name).check(answer).correct
 
 
-@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4", "q6"])
+@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4", "q5"])
 def test_the_solution_shown_passes_and_builds_are_worth_three_points(name):
     question = getattr(lesson06, name)
     assert question.points == 3 and not question.predict
@@ -180,7 +180,7 @@ DELEGATING = [
      "mmlearn.diffusion.ddpm_step"),
     ("q4", lambda x, e, t, tp, s, n: lesson06._ddpm_variant(x, e, t, tp, s, n),
      "lesson06._ddpm_variant"),
-    ("q6", lambda u, c, s: diffusion.guided_noise(_Stub(u, c), u, torch.zeros(len(u)),
+    ("q5", lambda u, c, s: diffusion.guided_noise(_Stub(u, c), u, torch.zeros(len(u)),
                                                   torch.zeros(len(u), 1), s),
      "mmlearn.diffusion.guided_noise"),
 ]
@@ -250,7 +250,7 @@ def test_an_answer_that_replays_an_earlier_check_fails(name):
     ("q2", lambda *args: torch.tensor(0.5, requires_grad=True)),
     ("q3", lambda x_t, *args: x_t),
     ("q4", lambda x_t, *args: x_t),
-    ("q6", lambda u, c, s: c),
+    ("q5", lambda u, c, s: c),
 ])
 def test_a_constant_or_trivial_answer_fails(name, constant):
     assert getattr(lesson06, name).check(constant).status == "incorrect"
@@ -308,6 +308,11 @@ def _summed(m, x0, c, s, g):
     return ((m(add_noise(x0, t, noise, s), t, c) - noise) ** 2).sum()
 
 
+def _summed_per_example(m, x0, c, s, g):
+    t, noise = _draws(x0, s, g)
+    return ((m(add_noise(x0, t, noise, s), t, c) - noise) ** 2).flatten(1).sum(1).mean()
+
+
 def _unseeded(m, x0, c, s, g):
     t = torch.randint(s.steps, (len(x0),))
     noise = torch.randn_like(x0)
@@ -325,10 +330,46 @@ def _unseeded(m, x0, c, s, g):
     (lambda m, x0, c, s, g: _loss(m, x0, c, s, g, model_sees=x0), "noisy x_t"),
     (lambda m, x0, c, s, g: _loss(m, x0, None, s, g), "the condition"),
     (_summed, "not the sum"),
+    (_summed_per_example, "mean over all the numbers"),
     (_unseeded, "different losses"),
 ])
 def test_loss_mistakes_are_explained(answer, phrase):
     _fails_with(lesson06.q2, answer, phrase)
+
+
+def _add_noise_placeholder(x0, t, noise, schedule):
+    raise NotImplementedError  # q1 not answered yet
+
+
+def _loss_on_the_placeholder(m, x0, c, s, g):
+    t, noise = _draws(x0, s, g)
+    return F.mse_loss(m(_add_noise_placeholder(x0, t, noise, s), t, c), noise)
+
+
+def _loss_on_a_wrong_jump(m, x0, c, s, g):
+    t, noise = _draws(x0, s, g)
+    abar = _abar(s, t)
+    x_t = abar * x0 + (1 - abar) * noise  # q1's missing square roots
+    return F.mse_loss(m(x_t, t, c), noise)
+
+
+@pytest.mark.parametrize("answer", [_loss_on_the_placeholder, _loss_on_a_wrong_jump])
+def test_a_loss_on_an_add_noise_that_fails_q1_points_to_q1(answer):
+    _fails_with(lesson06.q2, answer, "q1")
+
+
+def test_the_loss_placeholder_itself_is_not_attempted():
+    def simple_loss(model, x0, cond, schedule, generator):
+        raise NotImplementedError
+
+    assert lesson06.q2.check(simple_loss).status == "not attempted"
+
+
+@pytest.mark.parametrize("name", ["q2", "q3"])
+def test_the_hint_gives_the_idea_and_the_solution_the_code(name):
+    question = getattr(lesson06, name)
+    assert "torch." not in question.hint_text and "[" not in question.hint_text
+    assert "torch." in question.solution_text
 
 
 def test_a_loss_that_spoils_its_model_spoils_no_later_check():
@@ -353,6 +394,30 @@ def _ddim_wrapping(x_t, eps, t, t_prev, s):
     return _wrapping_abar(s, t_prev).sqrt() * x0_hat + (1 - _wrapping_abar(s, t_prev)).sqrt() * eps
 
 
+def _x0_hat(x_t, eps, t, s):
+    return (x_t - (1 - _abar(s, t)).sqrt() * eps) / _abar(s, t).sqrt()
+
+
+def _ddim_if_all_last(x_t, eps, t, tp, s):
+    """The last step handled only when the whole batch is at it."""
+    if (tp < 0).all():
+        return _x0_hat(x_t, eps, t, s)
+    return _ddim_wrapping(x_t, eps, t, tp, s)
+
+
+def _ddim_if_any_last(x_t, eps, t, tp, s):
+    if (tp < 0).any():
+        return _x0_hat(x_t, eps, t, s)
+    return ddim_step(x_t, eps, t, tp, s)
+
+
+def _ddim_if_first_last(x_t, eps, t, tp, s):
+    """The first sample decides for all."""
+    if tp[0] < 0:
+        return _x0_hat(x_t, eps, t, s)
+    return ddim_step(x_t, eps, t, tp, s)
+
+
 @pytest.mark.parametrize("answer, phrase", [
     (_ddim_wrapping, "alpha_bar[-1]"),
     (lambda x_t, e, t, tp, s: _abar_prev(s, tp).sqrt() * x_t + (1 - _abar_prev(s, tp)).sqrt() * e,
@@ -360,6 +425,10 @@ def _ddim_wrapping(x_t, eps, t, t_prev, s):
     (lambda x_t, e, t, tp, s: (x_t - (1 - _abar(s, t)).sqrt() * e) / _abar(s, t).sqrt(),
      "guess of the clean picture"),
     (lambda x_t, e, t, tp, s: ddim_step(x_t, e, tp.clamp(min=0), t, s), "swapped"),
+    (lambda x_t, e, t, tp, s: ddim_step(x_t, e, t, tp.clamp(min=0), s), "alpha_bar[0]"),
+    (_ddim_if_all_last, "(t_prev < 0).all()"),
+    (_ddim_if_any_last, "(t_prev < 0).any()"),
+    (_ddim_if_first_last, "its own t and t_prev"),
 ])
 def test_ddim_mistakes_are_explained(answer, phrase):
     _fails_with(lesson06.q3, answer, phrase)
@@ -371,6 +440,25 @@ def _last(t_prev):
 
 def _ddpm_wrapping(x_t, e, t, tp, s, n):
     return ddpm_step(x_t, e, t, torch.where(tp < 0, s.steps - 1, tp), s, n)
+
+
+def _ddpm_if_all_last(x_t, e, t, tp, s, n):
+    if (tp < 0).all():
+        return _posterior(x_t, e, t, tp, s)[0]
+    return _ddpm_wrapping(x_t, e, t, tp, s, n)
+
+
+def _ddpm_if_any_last_x0(x_t, e, t, tp, s, n):
+    if (tp < 0).any():
+        return _x0_hat(x_t, e, t, s)
+    return ddpm_step(x_t, e, t, tp, s, n)
+
+
+def _ddpm_if_any_last_mean(x_t, e, t, tp, s, n):
+    """No fresh noise for any sample once one of them is at the last step."""
+    if (tp < 0).any():
+        return _posterior(x_t, e, t, tp, s)[0]
+    return ddpm_step(x_t, e, t, tp, s, n)
 
 
 def _ddpm_variance_as_std(x_t, e, t, tp, s, n):
@@ -398,6 +486,10 @@ def _ddpm_one_step_beta(x_t, e, t, tp, s, n):
     (_ddpm_beta, "posterior's"),
     (_ddpm_one_step_beta, "may skip times"),
     (lambda x_t, e, t, tp, s, n: ddim_step(x_t, e, t, tp, s), "DDIM step"),
+    (lambda x_t, e, t, tp, s, n: ddpm_step(x_t, e, t, tp.clamp(min=0), s, n), "alpha_bar[0]"),
+    (_ddpm_if_all_last, "(t_prev < 0).all()"),
+    (_ddpm_if_any_last_x0, "(t_prev < 0).any()"),
+    (_ddpm_if_any_last_mean, "(t_prev < 0).any()"),
 ])
 def test_ddpm_mistakes_are_explained(answer, phrase):
     _fails_with(lesson06.q4, answer, phrase)
@@ -413,7 +505,7 @@ def test_ddpm_mistakes_are_explained(answer, phrase):
     (lambda u, c, s: (u + s * (c - u)).mean(0), "shape"),
 ])
 def test_guidance_mistakes_are_explained(answer, phrase):
-    _fails_with(lesson06.q6, answer, phrase)
+    _fails_with(lesson06.q5, answer, phrase)
 
 
 # -- the claims the lesson's Markdown makes ------------------------------------------------
@@ -438,6 +530,35 @@ def test_the_course_schedule_stops_short_of_zero_signal_as_the_lesson_says():
     assert published[-1].item() < 1e-6
 
 
+def test_the_schedule_formula_the_lesson_writes_is_the_code():
+    """Step 1: abar_t = f(0.97 (t + 1) / T) / f(0) for t = 0 .. T - 1, f(u) = cos^2((u + d) /
+    (1 + d) pi / 2), d = 0.008; course time 0 is already a little noisy (abar_0 = 0.99975)."""
+    import math
+
+    def f(u):
+        return math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    for steps in (50, 200):
+        abar = diffusion.cosine_schedule(steps).alpha_bar
+        written = torch.tensor([f(0.97 * (t + 1) / steps) / f(0) for t in range(steps)],
+                               dtype=torch.float64)
+        assert torch.allclose(abar, written, rtol=1e-12, atol=0)
+    assert round(diffusion.cosine_schedule(200).alpha_bar[0].item(), 5) == 0.99975
+
+
+def test_the_clean_picture_error_is_the_noise_error_times_one_minus_abar_over_abar():
+    """Step 2's second curve: x0_hat - x0 = -sqrt((1 - abar) / abar) (eps_hat - eps)."""
+    g = torch.Generator().manual_seed(1)
+    s = diffusion.cosine_schedule(200)
+    x0, eps, eps_hat = (torch.randn(3, 4, 8, 8, generator=g) for _ in range(3))
+    t = torch.tensor([0, 100, 199])
+    x_t = add_noise(x0, t, eps, s)
+    x0_error = ((diffusion.predict_x0(x_t, eps_hat, t, s) - x0) ** 2).flatten(1).mean(1)
+    eps_error = ((eps_hat - eps) ** 2).flatten(1).mean(1)
+    abar = s.alpha_bar[t].float()
+    assert torch.allclose(x0_error, (1 - abar) / abar * eps_error, rtol=1e-3)
+
+
 # -- the fallback the lesson uses -----------------------------------------------------------
 
 def test_passed_says_which_step_the_lesson_can_use(monkeypatch):
@@ -451,32 +572,32 @@ def test_passed_says_which_step_the_lesson_can_use(monkeypatch):
 # -- the prediction ----------------------------------------------------------------------
 
 @pytest.fixture
-def fresh_q5(monkeypatch):
-    q5 = lesson06.q5
-    monkeypatch.setattr(q5, "_committed", MISSING)
-    monkeypatch.setattr(q5, "_revealed", False)
-    return q5
+def fresh_q6(monkeypatch):
+    q6 = lesson06.q6
+    monkeypatch.setattr(q6, "_committed", MISSING)
+    monkeypatch.setattr(q6, "_revealed", False)
+    return q6
 
 
 def test_the_prediction_has_four_choices_and_is_worth_one_point():
-    q5 = lesson06.q5
-    assert q5.predict and q5.points == 1 and q5.checker.choices == list("abcd")
+    q6 = lesson06.q6
+    assert q6.predict and q6.points == 1 and q6.checker.choices == list("abcd")
 
 
-def test_the_prediction_is_recorded_then_revealed_then_judged(fresh_q5):
+def test_the_prediction_is_recorded_then_revealed_then_judged(fresh_q6):
     with pytest.raises(NotCommitted):
-        fresh_q5.reveal()
-    assert "add one line of why" in fresh_q5.check("d").message  # no reason: nothing stored
-    first = fresh_q5.check("d: the model averages all it has seen")
+        fresh_q6.reveal()
+    assert "add one line of why" in fresh_q6.check("d").message  # no reason: nothing stored
+    first = fresh_q6.check("d: the model averages all it has seen")
     assert first.status == "recorded" and "d: the model" in first.message
-    fresh_q5.reveal()
-    later = fresh_q5.check("b: now that I have seen the pictures")
+    fresh_q6.reveal()
+    later = fresh_q6.check("b: now that I have seen the pictures")
     assert later.status == "incorrect" and "regression" in later.message  # the first counts
 
 
 @pytest.mark.parametrize("letter, correct", [("a", False), ("b", True), ("c", False),
                                              ("d", False)])
-def test_each_letter_is_judged_after_the_reveal(fresh_q5, letter, correct):
-    assert fresh_q5.check(f"{letter}: a reason of a few words").status == "recorded"
-    fresh_q5.reveal()
-    assert fresh_q5.check().correct is correct  # the stored prediction is the one judged
+def test_each_letter_is_judged_after_the_reveal(fresh_q6, letter, correct):
+    assert fresh_q6.check(f"{letter}: a reason of a few words").status == "recorded"
+    fresh_q6.reveal()
+    assert fresh_q6.check().correct is correct  # the stored prediction is the one judged
