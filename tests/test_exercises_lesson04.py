@@ -368,6 +368,72 @@ def test_q6_rejects_plausible_mistakes(wrong, says):
     assert feedback.status == "incorrect" and says in feedback.message, feedback
 
 
+def _raw_embeddings(z, optimizer, target, vqgan, clip):
+    """CLIP's embeddings as they come (norm in the hundreds): |x - y| / 2 clamps to 1."""
+    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
+    image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
+    views = generate.make_cutouts(image, 16, TRANSFORM)
+    loss = spherical_distance(clip.model.encode_image(clip.normalize(views)), target).mean()
+    optimizer.zero_grad()
+    loss.backward(inputs=[z])
+    optimizer.step()
+    return loss.item()
+
+
+def _one_view_sixteen_times(z, optimizer, target, vqgan, clip):
+    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
+    image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
+    views = image.repeat(16, 1, 1, 1)                        # a batch of 16, but one view
+    embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
+    loss = spherical_distance(embeddings, target).mean()
+    optimizer.zero_grad()
+    loss.backward(inputs=[z])
+    optimizer.step()
+    return loss.item()
+
+
+def _never_zeroes(z, optimizer, target, vqgan, clip):
+    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
+    image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
+    views = generate.make_cutouts(image, 16, TRANSFORM)
+    embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
+    loss = spherical_distance(embeddings, target).mean()
+    loss.backward(inputs=[z])                                # gradients pile up
+    optimizer.step()
+    return loss.item()
+
+
+def _zeroes_after_the_step(z, optimizer, target, vqgan, clip):
+    """Correct too: the gradients are zeroed after the update instead of before."""
+    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
+    image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
+    views = generate.make_cutouts(image, 16, TRANSFORM)
+    embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
+    loss = spherical_distance(embeddings, target).mean()
+    loss.backward(inputs=[z])
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def test_q6_says_the_loss_is_flat_when_the_embeddings_are_not_unit_length():
+    feedback = lesson04.q6.check(_raw_embeddings)
+    assert feedback.status == "incorrect", feedback
+    assert "flat" in feedback.message and "unit length" in feedback.message, feedback
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (_one_view_sixteen_times, "all the same picture"), (_never_zeroes, "zeroed")])
+def test_q6_rejects_copies_of_one_view_and_gradients_that_pile_up(wrong, says):
+    feedback = lesson04.q6.check(wrong)
+    assert feedback.status == "incorrect" and says in feedback.message, feedback
+
+
+@pytest.mark.slow
+def test_q6_accepts_a_step_that_zeroes_the_gradients_after_the_update():
+    assert lesson04.q6.check(_zeroes_after_the_step).correct
+
+
 def _state(module):
     return {k: v.clone() for k, v in module.state_dict().items()}
 

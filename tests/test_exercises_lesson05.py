@@ -119,6 +119,12 @@ def test_q2_rejects_plausible_mistakes(wrong, says):
     assert feedback.status == "incorrect" and says in feedback.message, feedback
 
 
+def test_q2_says_when_true_and_false_are_swapped():
+    feedback = lesson05.q2.check(lambda n: ~torch.ones(n, n, dtype=torch.bool).tril())
+    assert feedback.status == "incorrect", feedback
+    assert "swapped" in feedback.message and "nn.MultiheadAttention" in feedback.message, feedback
+
+
 # ---------------------------------------------------------------------------- Q3, top_k_filter
 
 def top_k_filter(logits, k):
@@ -174,6 +180,15 @@ def _keep_smallest(logits, k):
 def test_q3_rejects_plausible_mistakes(wrong, says):
     feedback = lesson05.q3.check(wrong)
     assert feedback.status == "incorrect" and says in feedback.message, feedback
+
+
+def test_q3_refuses_a_filter_that_changes_its_input():
+    def in_place(logits, k):
+        kth_largest = logits.topk(k, dim=-1).values[..., -1:]
+        logits[logits < kth_largest] = float("-inf")
+        return logits                              # right values, but the input is gone
+    feedback = lesson05.q3.check(in_place)
+    assert feedback.status == "incorrect" and "changed the logits" in feedback.message, feedback
 
 
 def test_q3_a_filter_that_empties_its_input_spoils_nothing():
@@ -302,7 +317,7 @@ def _never_feeds_back(model, text, temperature, top_k, generator):
     (_times_temperature, "Divide the logits"), (_ignores_temperature, "Divide the logits"),
     (_no_generator, "seeded the same"),
     (_greedy_always, "different seeds"), (_ignores_top_k, "top_k=1"),
-    (_never_feeds_back, "top_k=1"),
+    (_never_feeds_back, "does not go back into the model"),
     (lambda model, text, t, k, g: sample_tokens(model, text, t, k, g)[:, :8], "shape")])
 def test_q4_rejects_plausible_mistakes(wrong, says):
     feedback = lesson05.q4.check(wrong)

@@ -230,9 +230,10 @@ q5 = Question(
     name="q5",
     variable="spherical_distance",
     checker=_check_spherical_distance,
-    hint_text="`(x - y).norm(dim=-1)` is the length |x - y| of each row's difference (and "
-              "broadcasting pairs 16 rows with one). Halve it, keep it at most 1 with "
-              "`.clamp(max=1)`, take `torch.arcsin`, square, double.",
+    hint_text="Draw two unit vectors at angle θ and the chord between them: how long is "
+              "x - y, in terms of θ? Which function then gives back θ / 2 from that length, "
+              "and what must happen first to a number that rounding can push a hair above "
+              "1? (No dot product is needed; broadcasting pairs 16 rows with one.)",
     solution_text="```python\ndef spherical_distance(x, y):\n"
                   "    half_chord = ((x - y).norm(dim=-1) / 2).clamp(max=1)\n"
                   "    return 2 * half_chord.arcsin() ** 2\n```",
@@ -246,6 +247,8 @@ q5 = Question(
 STEPS, PROMPT = 20, "a red star"  # 20 right steps lift the similarity by 0.3 or more
 LEARNING_RATE = 0.1
 MAX_MOVE = 5 * LEARNING_RATE  # one Adam step moves an entry of z by about lr, never this far
+FLAT_LOSS = math.pi ** 2 / 2  # opposite vectors' distance: |x - y| / 2 clamped to 1
+LEFT_GRADIENT = 1e6           # written into z.grad between steps: a step that keeps it never zeroed
 
 
 @functools.lru_cache(maxsize=1)
@@ -291,7 +294,7 @@ def _learners_copies(vqgan_model, clip) -> tuple[object, object, dict]:
     """Copies of the models for the learner's step, watched: what the decoder was given
     (codebook vectors or not) and how many views CLIP scored at once."""
     vqgan_model, clip = copy.deepcopy(vqgan_model), copy.deepcopy(clip)
-    seen = {"decoded": 0, "off_codebook": 0.0, "views": 0}
+    seen = {"decoded": 0, "off_codebook": 0.0, "views": 0, "views_differ": False}
     codebook = vqgan_model.codebook.detach().clone()
 
     def decoder_input(module, inputs) -> None:
@@ -302,7 +305,9 @@ def _learners_copies(vqgan_model, clip) -> tuple[object, object, dict]:
         seen["off_codebook"] = max(seen["off_codebook"], float(gap))
 
     def clip_input(module, inputs) -> None:
-        seen["views"] = max(seen["views"], len(inputs[0]))
+        views = inputs[0].detach()
+        seen["views"] = max(seen["views"], len(views))
+        seen["views_differ"] |= bool((views != views[:1]).any())
 
     vqgan_model.post_quant_conv.register_forward_pre_hook(decoder_input)
     clip.model.visual.register_forward_pre_hook(clip_input)
@@ -313,6 +318,9 @@ def _check_first_step(loss, z: torch.Tensor, start: torch.Tensor, seen: dict) ->
     """After one call: a number came back, the step decoded, CLIP scored many views, z moved."""
     if isinstance(loss, torch.Tensor) and loss.numel() == 1:
         loss = loss.item()
+    if isinstance(loss, float) and math.isnan(loss):
+        raise Incorrect("the loss of the first step is NaN. Are CLIP's embeddings unit "
+                        "length before the distance? Normalise them.")
     if not isinstance(loss, (int, float)) or isinstance(loss, bool) or not math.isfinite(loss):
         raise Incorrect("return the loss of the step as a number (`loss.item()`).")
     if seen["decoded"] == 0:
@@ -321,6 +329,16 @@ def _check_first_step(loss, z: torch.Tensor, start: torch.Tensor, seen: dict) ->
         raise Incorrect("CLIP scored a single view of the picture per step: make the 16 "
                         "cutouts with `transform` and score them all (Part 5 shows why one "
                         "view is not enough).")
+    if not seen["views_differ"]:
+        raise Incorrect(f"CLIP scored {seen['views']} views, but they are all the same picture: "
+                        f"each cutout should be a different random crop, made by `transform` "
+                        f"(Part 3, \"One step, by hand\").")
+    if torch.equal(z.detach(), start) and abs(loss - FLAT_LOSS) < 0.05:
+        raise Incorrect(f"z has not changed, and the loss is {loss:.2f}, about π²/2: the loss "
+                        f"is flat, the distance of opposite vectors whatever the picture. Are "
+                        f"the embeddings unit length? CLIP's raw embeddings are long vectors, "
+                        f"so |x - y| / 2 is clamped to 1 and no gradient is left: normalise "
+                        f"them first.")
     if torch.equal(z.detach(), start):
         raise Incorrect("after one step z has not changed: either no gradient "
                         "reached it (is the snapping to codes straight-through?) "
@@ -345,10 +363,28 @@ def _later_steps(fn, args: tuple, seen: dict, progress: dict) -> None:
     for step in range(2, STEPS + 1):
         progress["step"] = step
         previous = z.detach().clone()
+        planted = _plant_left_gradient(z)
         fn(*args)
+        if planted and z.grad is not None and \
+                bool(((z.grad - LEFT_GRADIENT).abs() < 1).all()):
+            progress["problem"] = (f"step {step} added its gradient to the one the step before "
+                                   f"left in `z.grad`: gradients add up until they are zeroed. "
+                                   f"What must every step do before `backward()`?")
+            return
         progress["problem"] = _problem_after(step, z, previous, seen)
         if progress["problem"]:
             return
+
+
+def _plant_left_gradient(z: torch.Tensor) -> bool:
+    """Where the last step left a gradient in z.grad, replace it with a marker, so that a
+    step which forgets to zero the gradients shows it (a step that zeroes them, before or
+    after its update, never sees the marker)."""
+    if z.grad is None or not bool(z.grad.abs().sum() > 0):
+        return False
+    with torch.no_grad():
+        z.grad.fill_(LEFT_GRADIENT)
+    return True
 
 
 def _check_paint_step(fn) -> None:
@@ -397,12 +433,12 @@ q6 = Question(
     name="q6",
     variable="paint_step",
     checker=_check_paint_step,
-    hint_text="Follow the pipeline drawn in Part 3, one line per arrow: find the nearest "
-              "codes (`vqgan.nearest_codes`, then `vqgan.lookup_codes`), snap z to them "
-              "straight-through, decode, map to [0, 1] with `to_unit_range`, make the "
-              "cutouts, embed them with `clip.model.encode_image` (after `clip.normalize`), "
-              "normalise the embeddings, take the mean spherical distance to `target`, then "
-              "zero the gradients, backward, step. Return `loss.item()`.",
+    hint_text="Read the pipeline drawn in Part 3 top to bottom: each arrow is about one line "
+              "of your step, and the cell \"One step, by hand\" writes most of them with the "
+              "library. Which of them does `snap_to_codes(z, z_q)` replace, and which "
+              "`distance(embeddings, target)`? A spherical distance assumes unit vectors: are "
+              "CLIP's raw embeddings unit length (what does `generate.prompt_loss` do to them "
+              "first)? And which three optimiser calls make one step, in which order?",
     solution_text="```python\ndef paint_step(z, optimizer, target, vqgan, clip):\n"
                   "    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))\n"
                   "    image = to_unit_range(vqgan.decode(snap_to_codes(z, z_q)))\n"

@@ -65,6 +65,7 @@ def _mask_sizes(generator: torch.Generator) -> list[int]:
 
 def _check_mask(fn) -> None:
     """Run the learner's causal_mask on fresh sizes and say what is wrong, in words."""
+    masks = {}
     for n in _mask_sizes(fresh_generator()):
         mask = call_learner(fn, (n,), reference=dalle.causal_mask, case=f"causal_mask({n}): ")
         if not isinstance(mask, torch.Tensor):
@@ -74,6 +75,13 @@ def _check_mask(fn) -> None:
             raise Incorrect(f"causal_mask({n}) has shape {tuple(mask.shape)}, not ({n}, {n}).")
         if mask.dtype != torch.bool:
             raise Incorrect(f"causal_mask({n}) holds {mask.dtype}; use True/False (torch.bool).")
+        masks[n] = mask
+    for n, mask in masks.items():  # n = 1 cannot tell a swapped mask from one missing itself
+        if n > 1 and mask.equal(~dalle.causal_mask(n)):
+            raise Incorrect(f"causal_mask({n}) has True and False swapped: here True means "
+                            f"\"may attend\" (unlike the masks of nn.MultiheadAttention, where "
+                            f"True means \"may not\"), so position i may look at j <= i.")
+    for n, mask in masks.items():
         if mask.triu(1).any():
             raise Incorrect(f"in causal_mask({n}) some position may look at a *later* one "
                             f"(True above the diagonal): that is the future it must predict.")
@@ -147,10 +155,15 @@ def _check_top_k(fn) -> None:
     """Compare with the library on fresh logits; say which mistake it is, in words."""
     for logits, k in _top_k_cases(fresh_generator()):
         expected = dalle.top_k_filter(logits.clone(), k)
-        got = call_learner(fn, (logits, k), reference=dalle.top_k_filter,
+        given = logits.clone()  # the learner's own copy, looked at again afterwards
+        got = call_learner(fn, (given, k), copy=False, reference=dalle.top_k_filter,
                            case=f"for logits of shape {list(logits.shape)} and k = {k} ")
         if got is None:
             raise Incorrect("your function returned None: did you forget `return`?")
+        if not torch.equal(given, logits):
+            raise Incorrect(f"for k = {k} your function changed the logits it was given; "
+                            f"return a new tensor and leave `logits` as it was (the sampler "
+                            f"may still need it).")
         _explain_top_k(got, logits, k, expected)
         try:
             compare(got, expected)
@@ -244,7 +257,9 @@ def _check_sampler(fn) -> None:
         greedy = dalle.sample_image_tokens(model, others, 1.0, 1)
         if not _run(fn, model, others, 1.0, 1, seeds[0]).equal(greedy):
             raise Incorrect("with top_k=1 only the most likely token may be drawn at each "
-                            "step, but your tokens differ from that.")
+                            "step, but your tokens differ from that: either the filter does "
+                            "not keep only the largest logit, or each new token does not go "
+                            "back into the model before the next one is drawn.")
         first, again = (_run(fn, model, text, 0.7, 32, seeds[1]) for _ in range(2))
         if not first.equal(again):
             raise Incorrect("two runs with generators seeded the same gave different tokens: "
@@ -270,16 +285,13 @@ q4 = Question(
     name="q4",
     variable="sample_tokens",
     checker=_check_sampler,
-    hint_text="Two phases. First the caption: embed the text with `model.embed_text(text)` and "
-              "run it through `model.transform(...)` once; it returns the outputs [B, 12, "
-              "width] and the blocks' caches. The output at the *last* text position, through "
-              "`model.image_head`, gives the logits [B, 256] of the first image token. Then a "
-              "loop over the 64 image positions i: scale the logits by the temperature, filter "
-              "them with top-k, turn them into probabilities and draw one token per row "
-              "(`torch.multinomial`, with the generator); then embed only that new token "
-              "(`model.embed_image(token[:, None], start=i)`) and run it through "
-              "`model.transform` with the caches: its output gives the next logits. Collect the "
-              "tokens and stack them into [B, 64].",
+    hint_text="The model reads the caption once, then writes 64 tokens one at a time. After "
+              "reading the caption, the output at which position predicts the first image "
+              "token? Once a token is drawn, what must the model read before it can predict "
+              "the next one, and what do the caches that `model.transform` returns save it "
+              "from reading again? Where do the temperature and `keep_top_k(logits, top_k)` "
+              "act: on the logits or on the probabilities? And which argument of "
+              "`torch.multinomial` makes the same seed give the same tokens?",
     solution_text="```python\ndef sample_tokens(model, text, temperature, top_k, generator):\n"
                   "    hidden, caches = model.transform(model.embed_text(text))\n"
                   "    tokens = []\n"
