@@ -36,12 +36,6 @@ def _question(**kwargs):
                     forbidden=(F.cosine_similarity, _cosine), **kwargs)
 
 
-@pytest.fixture
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
-
-
 def test_an_answer_of_its_own_passes(not_grading):
     assert _question().check(lambda a, b: (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))
                              ).correct

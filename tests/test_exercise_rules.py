@@ -53,12 +53,6 @@ def _id(item) -> str:
     return f"{path.name[:2]}-{question.name}"
 
 
-@pytest.fixture
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
-
-
 @pytest.mark.parametrize("lesson", notebook_paths(), ids=lambda p: p.name[:2])
 def test_every_lesson_has_a_build_question(lesson):
     assert _builds(lesson), f"{lesson.name}: no question asks the learner to write a function"

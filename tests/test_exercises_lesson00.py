@@ -13,14 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlearn.exercises import grading, lesson00
+from mmlearn.exercises import lesson00
 from mmlearn.exercises.core import NotCommitted
-
-
-@pytest.fixture(autouse=True)
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
 
 
 def _status(question, answer) -> str:

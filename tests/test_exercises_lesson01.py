@@ -18,14 +18,8 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from mmlearn import losses
-from mmlearn.exercises import grading, lesson01
+from mmlearn.exercises import lesson01
 from mmlearn.exercises.core import NotCommitted
-
-
-@pytest.fixture(autouse=True)
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
 
 
 def _status(question, answer) -> str:

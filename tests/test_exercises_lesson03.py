@@ -16,12 +16,6 @@ pytestmark = pytest.mark.usefixtures("one_thread", "not_grading")
 
 
 @pytest.fixture
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
-
-
-@pytest.fixture
 def grading_on(monkeypatch, tmp_path):
     monkeypatch.setenv("MMLEARN_GRADING", "1")  # restored after the test, whatever an answer writes
     grading.start_grading(tmp_path / "log.jsonl")

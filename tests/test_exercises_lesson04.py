@@ -17,12 +17,6 @@ from mmlearn.vqgan import straight_through, to_unit_range
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(autouse=True)
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
-
-
 def _refused(feedback, name):
     return feedback.status == "incorrect" and f"calls `{name}`" in feedback.message
 

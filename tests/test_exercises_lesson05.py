@@ -16,12 +16,6 @@ from mmlearn.exercises.core import NotCommitted, NotCorrect
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(autouse=True)
-def not_grading(monkeypatch):
-    monkeypatch.setitem(grading._STATE, "on", False)
-    monkeypatch.setitem(grading._STATE, "log", None)
-
-
 def _refused(feedback, name):
     return feedback.status == "incorrect" and f"calls `{name}`" in feedback.message
 

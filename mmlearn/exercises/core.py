@@ -465,6 +465,16 @@ def compare(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) 
     _compare(answer, expected, rtol, atol)
 
 
+def matches(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
+    """Whether ``compare`` accepts ``answer``: for a checker that tells which known
+    mistake an answer made (any answer it cannot read is simply not a match)."""
+    try:
+        compare(answer, expected, rtol=rtol, atol=atol)
+        return True
+    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
+        return False
+
+
 # -- checkers -------------------------------------------------------------------------
 
 def value_checker(expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> Callable:

@@ -29,19 +29,13 @@ from mmlearn.exercises.core import (
     choice_checker,
     compare,
     fresh_generator,
+    matches,
 )
 
 # -- shared by the two builds ---------------------------------------------------------
 
 RTOL, ATOL = 1e-4, 1e-6
 
-
-def _matches(got, expected) -> bool:
-    try:
-        compare(got, expected, rtol=RTOL, atol=ATOL)
-        return True
-    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
-        return False
 
 
 def _check_cases(fn, reference, cases, mistakes, first_look=None, last_look=None) -> None:
@@ -62,10 +56,10 @@ def _check_cases(fn, reference, cases, mistakes, first_look=None, last_look=None
         message = first_look(got, *args) if first_look else None
         if message:
             raise Incorrect(where + message)
-        if _matches(got, expected):
+        if matches(got, expected, RTOL, ATOL):
             continue
         for value, message in mistakes(*args):
-            if _matches(got, value):
+            if matches(got, value, RTOL, ATOL):
                 raise Incorrect(where + message)
         message = last_look(got, *args) if last_look else None
         if message:

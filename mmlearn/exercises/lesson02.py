@@ -32,17 +32,11 @@ from mmlearn.exercises.core import (
     choice_checker,
     compare,
     fresh_generator,
+    matches,
 )
 
 RTOL, ATOL = 1e-4, 1e-5
 
-
-def _matches(got, expected) -> bool:
-    try:
-        compare(got, expected, rtol=RTOL, atol=ATOL)
-        return True
-    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
-        return False
 
 
 def _check_cases(fn, reference, cases, mistakes) -> None:
@@ -58,10 +52,10 @@ def _check_cases(fn, reference, cases, mistakes) -> None:
         got = call_learner(fn, args, reference=reference, case=f"on test case {number} ")
         if got is None:
             raise Incorrect(f"{where}your function returned None: did you forget `return`?")
-        if _matches(got, expected):
+        if matches(got, expected, RTOL, ATOL):
             continue
         for value, message in mistakes(*args):
-            if _matches(got, value):
+            if matches(got, value, RTOL, ATOL):
                 raise Incorrect(where + message)
         try:
             compare(got, expected, rtol=RTOL, atol=ATOL)

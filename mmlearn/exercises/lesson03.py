@@ -28,6 +28,7 @@ from mmlearn.exercises.core import (
     choice_checker,
     compare,
     fresh_generator,
+    matches,
     value_checker,
 )
 
@@ -218,13 +219,6 @@ def _recall_mistakes(ranked, relevant, k) -> list[tuple[float, str]]:
     ]
 
 
-def _matches(got, expected) -> bool:
-    try:
-        compare(got, expected)
-        return True
-    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
-        return False
-
 
 def _check_recall(fn: Any) -> None:
     """All cases first; then a known mistake is named only if it explains every answer."""
@@ -239,7 +233,7 @@ def _check_recall(fn: Any) -> None:
                             f"forget `return`?")
         answers.append(got)
     expected = [_recall_at_k(*args) for args in cases]
-    wrong = [n for n, (got, want) in enumerate(zip(answers, expected)) if not _matches(got, want)]
+    wrong = [n for n, (got, want) in enumerate(zip(answers, expected)) if not matches(got, want)]
     if not wrong:
         return
     first = wrong[0]
@@ -247,7 +241,7 @@ def _check_recall(fn: Any) -> None:
     mistakes = [_recall_mistakes(*args) for args in cases]
     for m, (_, message) in enumerate(mistakes[0]):
         values = [case_mistakes[m][0] for case_mistakes in mistakes]
-        if all(_matches(got, value) for got, value in zip(answers, values)):
+        if all(matches(got, value) for got, value in zip(answers, values)):
             raise Incorrect(where + message)
     try:
         compare(answers[first], expected[first])
