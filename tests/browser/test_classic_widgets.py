@@ -118,11 +118,19 @@ def _result_below(driver, text_box) -> str:
         ".map(o => o.innerHTML).join('') : '';", text_box)
 
 
+def _mathjax_font(message: str) -> bool:
+    """Notebook 6's MathJax asks for web fonts it does not ship (a 404, and a font request
+    to about:blank that Chromium blocks); it then draws the lessons' formulas with other
+    fonts. Not a widget's error."""
+    return "MathJax" in message or "Access to font at 'about:blank'" in message
+
+
 def _errors(driver) -> str:
     """Widget errors in the page or the console, and cell errors; "" if none. (The lessons'
     badges, from colab.research.google.com and mybinder.org, cannot load offline.)"""
     console = [e["message"] for e in driver.get_log("browser")
-               if e["level"] == "SEVERE" and "net::ERR_" not in e["message"]]
+               if e["level"] == "SEVERE" and "net::ERR_" not in e["message"]
+               and not _mathjax_font(e["message"])]
     cells = driver.execute_script(
         "return Jupyter.notebook.get_cells().flatMap(c => (c.output_area ?"
         " c.output_area.outputs : []).filter(o => o.output_type === 'error')"
