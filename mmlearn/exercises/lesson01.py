@@ -179,7 +179,18 @@ def _check_contrastive_loss(fn) -> None:
         except Exception as error:  # a graph the learner built wrongly
             raise Incorrect(f"on test case {number} `backward()` failed on your loss: "
                             f"{type(error).__name__}.") from None
-        _check_gradients(leaves, reference_leaves, number)
+        try:
+            _check_gradients(leaves, reference_leaves, number)
+        except Incorrect:
+            # Rarely a batch's rows and columns score alike, so a one-sided loss has the
+            # right value there: its gradient gives it away, and its value names it.
+            with torch.no_grad():
+                mistakes = _loss_mistakes(image, text, torch.tensor(scale))
+            for value, message in mistakes:
+                if math.isclose(loss.item(), value.item(), rel_tol=1e-4, abs_tol=1e-5):
+                    raise Incorrect(f"on test case {number} (of {len(cases)}): {message}") \
+                        from None
+            raise
 
 
 q1 = Question(
