@@ -111,13 +111,16 @@ def _loss_mistakes(image, text, scale) -> list[tuple]:
     ]
 
 
-def _named_mistake(loss: torch.Tensor, image, text, scale) -> str | None:
+def _named_mistake(loss: torch.Tensor, image, text, scale,
+                   closer_than: float = math.inf) -> str | None:
     """The known mistake whose loss is closest to the learner's, if one is within tolerance
-    (two mistakes can land close together on one batch: the closest is the one made)."""
+    and nearer than ``closer_than`` (two mistakes can land close together on one batch:
+    the closest is the one made)."""
     with torch.no_grad():
         mistakes = _loss_mistakes(image, text, torch.tensor(scale))
     near = [(abs(loss.item() - value.item()), message) for value, message in mistakes
             if math.isclose(loss.item(), value.item(), rel_tol=1e-4, abs_tol=1e-5)]
+    near = [(distance, message) for distance, message in near if distance < closer_than]
     return min(near)[1] if near else None
 
 
@@ -193,8 +196,10 @@ def _check_contrastive_loss(fn) -> None:
             _check_gradients(leaves, reference_leaves, number)
         except Incorrect:
             # Rarely a batch's rows and columns score alike, so a one-sided loss has the
-            # right value there: its gradient gives it away, and its value names it.
-            message = _named_mistake(loss, image, text, scale)
+            # right value there: its gradient gives it away, and its value names it when
+            # that value is closer to the mistake's than to the right one.
+            message = _named_mistake(loss, image, text, scale,
+                                     closer_than=abs(loss.item() - expected.item()))
             if message:
                 raise Incorrect(f"on test case {number} (of {len(cases)}): {message}") from None
             raise
