@@ -522,6 +522,41 @@ def function_checker(reference: Callable, cases: list[tuple] | Callable, rtol: f
     return check
 
 
+def check_cases(fn: Any, reference: Callable, cases: list[tuple], mistakes: Callable,
+                first_look: Callable | None = None, last_look: Callable | None = None,
+                rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    """Run ``fn`` on every case next to ``reference``; name a known mistake when it fits.
+
+    ``mistakes(*args)`` returns ``[(value a mistaken answer gives, message), ...]``;
+    ``first_look(got, *args)`` may return a message before the values are compared, and
+    ``last_look(got, *args)`` one when the values are wrong and no listed mistake fits.
+    """
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
+    for number, args in enumerate(cases, start=1):
+        expected = reference(*args)
+        where = f"on test case {number} (of {len(cases)}): "
+        got = call_learner(fn, args, reference=reference, case=f"on test case {number} ")
+        if got is None:
+            raise Incorrect(f"{where}your function returned None: did you forget `return`?")
+        message = first_look(got, *args) if first_look else None
+        if message:
+            raise Incorrect(where + message)
+        if matches(got, expected, rtol, atol):
+            continue
+        for value, message in mistakes(*args):
+            if matches(got, value, rtol, atol):
+                raise Incorrect(where + message)
+        message = last_look(got, *args) if last_look else None
+        if message:
+            raise Incorrect(where + message)
+        try:
+            compare(got, expected, rtol=rtol, atol=atol)
+        except Incorrect as wrong:
+            raise Incorrect(f"{where}{wrong}") from None
+        raise Incorrect(f"{where}your function returned {type(got).__name__}, not numbers.")
+
+
 MIN_REASON_WORDS = 3
 
 

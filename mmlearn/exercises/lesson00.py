@@ -25,50 +25,15 @@ from mmlearn import losses
 from mmlearn.exercises.core import (
     Incorrect,
     Question,
-    call_learner,
+    check_cases,
     choice_checker,
-    compare,
     fresh_generator,
-    matches,
 )
 
 # -- shared by the two builds ---------------------------------------------------------
 
 RTOL, ATOL = 1e-4, 1e-6
 
-
-
-def _check_cases(fn, reference, cases, mistakes, first_look=None, last_look=None) -> None:
-    """Run ``fn`` on every case next to ``reference``; name a known mistake when it fits.
-
-    ``mistakes(*args)`` returns ``[(value a mistaken answer gives, message), ...]``;
-    ``first_look(got, *args)`` may return a message before the values are compared, and
-    ``last_look(got, *args)`` one when the values are wrong and no listed mistake fits.
-    """
-    if not callable(fn):
-        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
-    for number, args in enumerate(cases, start=1):
-        expected = reference(*args)
-        where = f"on test case {number} (of {len(cases)}): "
-        got = call_learner(fn, args, reference=reference, case=f"on test case {number} ")
-        if got is None:
-            raise Incorrect(f"{where}your function returned None: did you forget `return`?")
-        message = first_look(got, *args) if first_look else None
-        if message:
-            raise Incorrect(where + message)
-        if matches(got, expected, RTOL, ATOL):
-            continue
-        for value, message in mistakes(*args):
-            if matches(got, value, RTOL, ATOL):
-                raise Incorrect(where + message)
-        message = last_look(got, *args) if last_look else None
-        if message:
-            raise Incorrect(where + message)
-        try:
-            compare(got, expected, rtol=RTOL, atol=ATOL)
-        except Incorrect as wrong:
-            raise Incorrect(f"{where}{wrong}") from None
-        raise Incorrect(f"{where}your function returned {type(got).__name__}, not numbers.")
 
 
 # -- Q1: cosine similarity ------------------------------------------------------------
@@ -115,7 +80,8 @@ def _cosine_mistakes(a: torch.Tensor, b: torch.Tensor) -> list[tuple]:
 
 
 def _check_cosine(fn) -> None:
-    _check_cases(fn, _cosine_similarity, _cosine_cases(fresh_generator()), _cosine_mistakes)
+    check_cases(fn, _cosine_similarity, _cosine_cases(fresh_generator()), _cosine_mistakes,
+                rtol=RTOL, atol=ATOL)
 
 
 q1 = Question(
@@ -264,8 +230,9 @@ def _rows_message(got, scores: torch.Tensor, temperature: float) -> str | None:
 
 
 def _check_softmax(fn) -> None:
-    _check_cases(fn, _softmax_with_temperature, _softmax_cases(fresh_generator()),
-                 _softmax_mistakes, first_look=_first_look, last_look=_rows_message)
+    check_cases(fn, _softmax_with_temperature, _softmax_cases(fresh_generator()),
+                _softmax_mistakes, first_look=_first_look, last_look=_rows_message,
+                rtol=RTOL, atol=ATOL)
 
 
 q2 = Question(

@@ -28,40 +28,13 @@ from mmlearn import shapes, zeroshot
 from mmlearn.exercises.core import (
     Incorrect,
     Question,
-    call_learner,
+    check_cases,
     choice_checker,
-    compare,
     fresh_generator,
-    matches,
 )
 
 RTOL, ATOL = 1e-4, 1e-5
 
-
-
-def _check_cases(fn, reference, cases, mistakes) -> None:
-    """Run ``fn`` on every case next to ``reference``; name a known mistake when it fits.
-
-    ``mistakes(*args)`` returns ``[(value a mistaken answer gives, message), ...]``.
-    """
-    if not callable(fn):
-        raise Incorrect(f"expected a function, got a {type(fn).__name__}.")
-    for number, args in enumerate(cases, start=1):
-        expected = reference(*args)
-        where = f"on test case {number} (of {len(cases)}): "
-        got = call_learner(fn, args, reference=reference, case=f"on test case {number} ")
-        if got is None:
-            raise Incorrect(f"{where}your function returned None: did you forget `return`?")
-        if matches(got, expected, RTOL, ATOL):
-            continue
-        for value, message in mistakes(*args):
-            if matches(got, value, RTOL, ATOL):
-                raise Incorrect(where + message)
-        try:
-            compare(got, expected, rtol=RTOL, atol=ATOL)
-        except Incorrect as wrong:
-            raise Incorrect(f"{where}{wrong}") from None
-        raise Incorrect(f"{where}your function returned a {type(got).__name__}, not a tensor.")
 
 
 def _randint(generator: torch.Generator, low: int, high: int) -> int:
@@ -180,8 +153,8 @@ def _template_first(encode_texts, class_names, templates) -> torch.Tensor:
 
 
 def _check_classifier(fn) -> None:
-    _check_cases(fn, _library_classifier, _classifier_cases(fresh_generator()),
-                 _classifier_mistakes)
+    check_cases(fn, _library_classifier, _classifier_cases(fresh_generator()),
+                _classifier_mistakes, rtol=RTOL, atol=ATOL)
 
 
 q1 = Question(
@@ -270,8 +243,8 @@ def _probability_mistakes(image_features, classifier, logit_scale) -> list:
 
 
 def _check_probabilities(fn) -> None:
-    _check_cases(fn, _library_probabilities, _probability_cases(fresh_generator()),
-                 _probability_mistakes)
+    check_cases(fn, _library_probabilities, _probability_cases(fresh_generator()),
+                _probability_mistakes, rtol=RTOL, atol=ATOL)
 
 
 q2 = Question(
