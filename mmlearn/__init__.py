@@ -15,8 +15,8 @@ MPS_FALLBACK_TOO_LATE = ("torch" in _sys.modules
                          and _os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") != "1")
 _os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 
-__version__ = "0.1.0"
+from mmlearn.doctor import doctor, mmlearn_version  # noqa: E402  (is this machine ready?)
 
-from mmlearn.checkup import doctor  # noqa: E402  (mmlearn.doctor(): is this machine ready?)
+__version__ = mmlearn_version()  # from pyproject.toml, through the installed metadata
 
 __all__ = ["doctor", "__version__"]

@@ -369,14 +369,14 @@ def preprocessed(batch, name: str = "images") -> None:
     if not batch.is_floating_point():
         raise TypeError(f"{name} is a {batch.dtype} tensor; a tensor is taken as already "
                         f"preprocessed (float, normalised). For uint8 pictures such as "
-                        f"ShapeWorld(...).images use zeroshot.to_model_input(images, model), "
+                        f"ShapeWorld(...).images use clip.to_model_input(images, model), "
                         f"or pass PIL images.")
     if not batch.isfinite().all():
         raise ValueError(f"{name} contains NaN or inf; a picture must be finite.")
     largest = float(batch.abs().max()) if batch.numel() else 0.0
     if largest > PREPROCESSED_RANGE:
         raise ValueError(f"{name} has values up to {largest:g}: that looks like raw pixels "
-                         f"(0-255), not a normalised picture. Use zeroshot.to_model_input on "
+                         f"(0-255), not a normalised picture. Use clip.to_model_input on "
                          f"uint8 pictures, or pass PIL images.")
 
 

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmlearn import checkpoints, checks, model_configs
-from mmlearn.config import is_offline, memory_limit_bytes, pick_device
+from mmlearn.config import is_offline, memory_limit_bytes, model_device, pick_device
 from mmlearn.images import to_rgb
 
 COURSE_MODEL = model_configs.COURSE_CLIP  # open_clip config name: "mmlearn-tiny-clip"
@@ -180,6 +180,24 @@ def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     mean = torch.tensor(config["mean"], device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(config["std"], device=images.device).view(1, 3, 1, 1)
     return (images - mean) / std
+
+
+def to_model_input(images: torch.Tensor, model) -> torch.Tensor:
+    """uint8 images (N x 3 x H x W, e.g. ``ShapeWorld(...).images``) -> the model's input.
+
+    Scales to [0, 1], resizes to the model's image size if needed (bicubic, like
+    open_clip's preprocess) and normalises with the model's mean and std, on the model's
+    device (a GPU, if the model is there). For 32 px ShapeWorld images and the course CLIP
+    this equals ``preprocess(pil_image)`` exactly.
+    """
+    if images.ndim != 4 or images.dtype != torch.uint8:
+        raise ValueError("images must be a uint8 tensor N x 3 x H x W "
+                         "(e.g. ShapeWorld(...).images).")
+    size = input_size(model)
+    x = images.to(model_device(model)).float() / 255
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+    return normalize(x, model)
 
 
 def load_clip(source: str | os.PathLike = "auto", device: str | torch.device | None = None, *,

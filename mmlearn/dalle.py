@@ -452,7 +452,7 @@ def _check_sampling(n: int, temperature: float, top_k: int | None, seed: int) ->
 @torch.no_grad()
 def clip_scores(clip, prompt: str, images: torch.Tensor) -> torch.Tensor:
     """Cosine similarity between the prompt and each uint8 image [N, 3, H, W], by CLIP."""
-    from mmlearn.zeroshot import to_model_input
+    from mmlearn.clip import to_model_input
 
     image_vectors = clip.encode_images(to_model_input(images, clip.model))
     return image_vectors @ clip.encode_texts([prompt])[0]

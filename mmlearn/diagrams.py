@@ -15,16 +15,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-TEXT_COLOUR, IMAGE_COLOUR, MODEL_COLOUR, CLIP_COLOUR = "#b9dfb9", "#f9cfa8", "#c9d6f0", "#e6d0ef"
+TEXT_COLOR, IMAGE_COLOR, MODEL_COLOR, CLIP_COLOR = "#b9dfb9", "#f9cfa8", "#c9d6f0", "#e6d0ef"
 
 
-def _box(ax, x, y, w, h, text, colour, fontsize=9, style="round,pad=0.02"):
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=style, fc=colour, ec="black", lw=0.8))
+def _box(ax, x, y, w, h, text, color, fontsize=9, style="round,pad=0.02"):
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=style, fc=color, ec="black", lw=0.8))
     ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
 
 
-def _arrow(ax, start, end, style="-|>", colour="black", curve=0.0, lw=1.0):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, color=colour,
+def _arrow(ax, start, end, style="-|>", color="black", curve=0.0, lw=1.0):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, color=color,
                                  lw=lw, connectionstyle=f"arc3,rad={curve}"))
 
 
@@ -52,16 +52,16 @@ def dalle1_token_stream(words: tuple[str, ...] = ("a", "big", "blue", "triangle"
     for i in range(n):
         x = 0.3 + i * cell
         _box(ax, x, bottom, cell - 0.12, 0.7, labels[i],
-             TEXT_COLOUR if i < text_length else IMAGE_COLOUR, fontsize=7)
+             TEXT_COLOR if i < text_length else IMAGE_COLOR, fontsize=7)
         _arrow(ax, (x + 0.44, bottom + 0.75), (x + 0.44, bottom + 1.35), lw=0.7)
         target = labels[i + 1]
         if target != "<pad>":  # padding is never a target
             _box(ax, x, top, cell - 0.12, 0.7, target,
-                 TEXT_COLOUR if i + 1 < text_length else IMAGE_COLOUR, fontsize=7)
+                 TEXT_COLOR if i + 1 < text_length else IMAGE_COLOR, fontsize=7)
             _arrow(ax, (x + 0.44, top - 0.6), (x + 0.44, top - 0.05), lw=0.7)
     _box(ax, 0.3, bottom + 1.4, n * cell - 0.12, 1.5,
          "decoder-only transformer\ncausal self-attention: each position sees itself and "
-         "the positions before it", MODEL_COLOUR)
+         "the positions before it", MODEL_COLOR)
     right = 0.3 + n * cell
     ax.text(right, bottom + 0.35, " … img62", fontsize=9, va="center")
     ax.text(right, top + 0.35, " … img63", fontsize=9, va="center")
@@ -75,7 +75,7 @@ def dalle1_token_stream(words: tuple[str, ...] = ("a", "big", "blue", "triangle"
     for r in range(8):
         for c in range(8):
             ax.add_patch(plt.Rectangle((grid_x + c * g, grid_y - r * g), g, g, ec="white",
-                                       fc=IMAGE_COLOUR if r == 0 else "#f3e3d3"))
+                                       fc=IMAGE_COLOR if r == 0 else "#f3e3d3"))
     ax.text(grid_x + 4 * g, grid_y + 0.45, "image → 8×8\ntoken grid", ha="center",
             fontsize=8.5)
     ax.text(0.3, 0.9, "tiny DALL-E:  12 text + 8×8 = 64 image tokens = 76;  256 codes "
@@ -91,24 +91,24 @@ def unclip_pipeline():
     fig, ax = _canvas(17, 6, (13, 4.6))
     y, h = 2.6, 1.3
     steps = [
-        (0.1, 1.7, "caption\n\"a corgi\nplaying a\ntrumpet\"", TEXT_COLOUR),
-        (2.3, 1.8, "CLIP\ntext encoder\n(frozen)", CLIP_COLOUR),
-        (4.6, 1.6, "CLIP text\nembedding", CLIP_COLOUR),
-        (6.7, 1.9, "prior\n(diffusion;\nalso tried:\nautoregressive)", MODEL_COLOUR),
-        (9.1, 1.6, "CLIP image\nembedding", CLIP_COLOUR),
-        (11.2, 1.9, "decoder\n(diffusion,\n3.5 B)", MODEL_COLOUR),
-        (13.6, 1.3, "64×64\nimage", IMAGE_COLOUR),
+        (0.1, 1.7, "caption\n\"a corgi\nplaying a\ntrumpet\"", TEXT_COLOR),
+        (2.3, 1.8, "CLIP\ntext encoder\n(frozen)", CLIP_COLOR),
+        (4.6, 1.6, "CLIP text\nembedding", CLIP_COLOR),
+        (6.7, 1.9, "prior\n(diffusion;\nalso tried:\nautoregressive)", MODEL_COLOR),
+        (9.1, 1.6, "CLIP image\nembedding", CLIP_COLOR),
+        (11.2, 1.9, "decoder\n(diffusion,\n3.5 B)", MODEL_COLOR),
+        (13.6, 1.3, "64×64\nimage", IMAGE_COLOR),
     ]
-    for x, w, text, colour in steps:
-        _box(ax, x, y, w, h, text, colour, fontsize=8.5)
+    for x, w, text, color in steps:
+        _box(ax, x, y, w, h, text, color, fontsize=8.5)
     for (x1, w1, *_), (x2, *_rest) in zip(steps, steps[1:]):
         _arrow(ax, (x1 + w1 + 0.05, y + h / 2), (x2 - 0.05, y + h / 2))
-    _box(ax, 15.3, 4.3, 1.5, 0.9, "1024×1024", IMAGE_COLOUR, fontsize=8.5)
-    _box(ax, 15.3, 2.8, 1.5, 0.9, "256×256", IMAGE_COLOUR, fontsize=8.5)
+    _box(ax, 15.3, 4.3, 1.5, 0.9, "1024×1024", IMAGE_COLOR, fontsize=8.5)
+    _box(ax, 15.3, 2.8, 1.5, 0.9, "256×256", IMAGE_COLOR, fontsize=8.5)
     _arrow(ax, (14.95, y + h / 2), (15.25, 3.25))
     _arrow(ax, (16.05, 3.75), (16.05, 4.25))
     ax.text(15.1, 2.3, "two diffusion\nupsamplers\n64→256→1024", fontsize=8, va="top")
-    _arrow(ax, (0.95, y + h + 0.05), (12.15, y + h + 0.05), colour="#7a5a9a", curve=-0.2)
+    _arrow(ax, (0.95, y + h + 0.05), (12.15, y + h + 0.05), color="#7a5a9a", curve=-0.2)
     ax.text(6.5, 5.55, "the prior and the decoder may also read the caption itself",
             ha="center", fontsize=8.5, color="#7a5a9a")
     ax.text(0.1, 1.6, "Training: CLIP first (image–caption pairs); the prior learns to turn a "
@@ -131,24 +131,24 @@ def two_ways_to_generate():
     left.set_title("VQGAN+CLIP (lesson 04): optimisation per image", fontsize=10)
     _box(left, 0.2, 2.6, 1.8, 1.2, "latent grid z\n(the only thing\nthat changes)", "#eeeeee",
          fontsize=8)
-    _box(left, 2.8, 2.6, 1.8, 1.2, "VQGAN\ndecoder\n(frozen)", IMAGE_COLOUR, fontsize=8)
-    _box(left, 5.4, 2.6, 1.8, 1.2, "CLIP image\nencoder\n(frozen)", CLIP_COLOUR, fontsize=8)
-    _box(left, 8.0, 2.6, 1.8, 1.2, "similarity to\nthe prompt's\nCLIP vector", CLIP_COLOUR,
+    _box(left, 2.8, 2.6, 1.8, 1.2, "VQGAN\ndecoder\n(frozen)", IMAGE_COLOR, fontsize=8)
+    _box(left, 5.4, 2.6, 1.8, 1.2, "CLIP image\nencoder\n(frozen)", CLIP_COLOR, fontsize=8)
+    _box(left, 8.0, 2.6, 1.8, 1.2, "similarity to\nthe prompt's\nCLIP vector", CLIP_COLOR,
          fontsize=8)
     for x in (2.05, 4.65, 7.25):
         _arrow(left, (x, 3.2), (x + 0.7, 3.2))
-    _arrow(left, (8.9, 2.55), (1.1, 2.55), colour="#c0392b", curve=-0.35, lw=1.4)
+    _arrow(left, (8.9, 2.55), (1.1, 2.55), color="#c0392b", curve=-0.35, lw=1.4)
     left.text(5.0, 0.55, "gradient step on z, repeated hundreds of times\n"
               "new prompt = new optimisation; nothing is learned for the next one",
               ha="center", fontsize=8.5, color="#c0392b")
 
     right.set_title("DALL-E 1 (this lesson): one trained model, run forward", fontsize=10)
-    _box(right, 0.2, 2.6, 1.6, 1.2, "prompt\ntokens", TEXT_COLOUR, fontsize=8)
+    _box(right, 0.2, 2.6, 1.6, 1.2, "prompt\ntokens", TEXT_COLOR, fontsize=8)
     _box(right, 2.4, 2.6, 2.0, 1.2, "transformer\n(trained once)\nsamples N token\ngrids",
-         MODEL_COLOUR, fontsize=8)
-    _box(right, 5.0, 2.6, 1.8, 1.2, "VQGAN / dVAE\ndecoder:\nN images", IMAGE_COLOUR,
+         MODEL_COLOR, fontsize=8)
+    _box(right, 5.0, 2.6, 1.8, 1.2, "VQGAN / dVAE\ndecoder:\nN images", IMAGE_COLOR,
          fontsize=8)
-    _box(right, 7.4, 2.6, 2.4, 1.2, "CLIP reranks:\nkeep the best k\nof the N", CLIP_COLOUR,
+    _box(right, 7.4, 2.6, 2.4, 1.2, "CLIP reranks:\nkeep the best k\nof the N", CLIP_COLOR,
          fontsize=8)
     for x1, x2 in ((1.85, 2.35), (4.45, 4.95), (6.85, 7.35)):
         _arrow(right, (x1, 3.2), (x2, 3.2))

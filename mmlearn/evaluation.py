@@ -14,7 +14,7 @@ from mmlearn.config import one_cpu_thread
 from mmlearn.dalle import rerank, sample_many
 
 
-def colour_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
+def color_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
     """The plain prompts "a red circle", ... for colour x shape pairs (default: all 36)."""
     combos = combos or [(c, s) for c in shapes.COLORS for s in shapes.SHAPES]
     return [shapes.with_articles(f"a {c} {s}") for c, s in combos]
@@ -25,7 +25,7 @@ def judged_row(prompt: str, verdicts: list) -> dict:
     claim = shapes.parse_caption(prompt)[0]
     return {"prompt": prompt,
             "seen": (claim["color"], claim["shape"]) not in shapes.HELD_OUT,
-            "colour": sum(v.colour == claim["color"] for v in verdicts) / len(verdicts),
+            "color": sum(v.color == claim["color"] for v in verdicts) / len(verdicts),
             "shape": sum(v.shape == claim["shape"] for v in verdicts) / len(verdicts)}
 
 
@@ -36,7 +36,7 @@ def averages(rows: list[dict], prefix: str = "") -> dict:
         chosen = [r for r in rows if r["seen"] in wanted]
         if chosen:
             report[prefix + group] = {key: sum(r[key] for r in chosen) / len(chosen)
-                                      for key in ("colour", "shape")}
+                                      for key in ("color", "shape")}
     return report
 
 
@@ -51,7 +51,7 @@ def dalle_hit_rates(model, vqgan, clip, prompts: list[str] | None = None,
     """
     if judge is None:
         from mmlearn.judge import judge_images as judge
-    prompts = prompts or colour_shape_prompts()
+    prompts = prompts or color_shape_prompts()
     drawn_sets = []
     for start in range(0, len(prompts), 12):  # 12 prompts per batch: fast, yet little memory
         drawn_sets += sample_many(model, vqgan, prompts[start:start + 12], candidates,
@@ -73,7 +73,7 @@ def unclip_hit_rates(model, prompts: list[str] | None = None, n: int = 8, scale:
     """The tiny unCLIP's hit rates: ``n`` pictures per prompt, no reranking."""
     if judge is None:
         from mmlearn.judge import judge_images as judge
-    prompts = prompts or colour_shape_prompts()
+    prompts = prompts or color_shape_prompts()
     rows = [judged_row(drawn.prompt, judge(drawn.images))
             for drawn in model.generate(prompts, n, scale, steps, seed=seed)]
     return {"prompts": rows, **averages(rows)}
@@ -81,8 +81,8 @@ def unclip_hit_rates(model, prompts: list[str] | None = None, n: int = 8, scale:
 
 def format_report(report: dict) -> str:
     """A report's averages as a small table."""
-    lines = [f"{'':22s} {'colour':>7s} {'shape':>7s}"]
+    lines = [f"{'':22s} {'color':>7s} {'shape':>7s}"]
     for key, value in report.items():
         if key != "prompts":
-            lines.append(f"{key:22s} {value['colour']:7.3f} {value['shape']:7.3f}")
+            lines.append(f"{key:22s} {value['color']:7.3f} {value['shape']:7.3f}")
     return "\n".join(lines)

@@ -40,7 +40,7 @@ MIN_CHROMA = 60 / 255      # a pixel counts as coloured from this chroma on
 EDGE_CHROMA = 20 / 255     # ... and as the soft edge of a silhouette from this one
 MIN_PIXELS = 12            # fewer coloured pixels (at 32 px) than this: no colour, no shape
 SILHOUETTE_SIDE = 24       # the cut-out silhouette is scaled to fit this square
-COLOUR_NAMES: tuple[str, ...] = tuple(COLORS)
+COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
 _HUES = torch.tensor([colorsys.rgb_to_hsv(*(np.array(rgb) / 255))[0] for rgb in COLORS.values()])
 _CHROMAS = torch.tensor([(max(rgb) - min(rgb)) / 255 for rgb in COLORS.values()])
 
@@ -49,10 +49,10 @@ _CHROMAS = torch.tensor([(max(rgb) - min(rgb)) / 255 for rgb in COLORS.values()]
 class Verdict:
     """What the judge sees: dominant colour, main shape (None: nothing there) and certainty."""
 
-    colour: str | None
+    color: str | None
     shape: str | None
     shape_probability: float = 0.0
-    coloured_share: float = 0.0  # fraction of the picture's pixels that are clearly coloured
+    colored_share: float = 0.0  # fraction of the picture's pixels that are clearly coloured
 
 
 def as_uint8_batch(images) -> torch.Tensor:
@@ -78,7 +78,7 @@ def to_judge_size(images: torch.Tensor) -> torch.Tensor:
     return pixels
 
 
-def colour_map(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def color_map(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per pixel of [N, 3, H, W] in [0, 1]: index of the nearest-hue colour, and the chroma.
 
     Hue ignores how bright or how grey a pixel is: a red shape's anti-aliased edge, half
@@ -95,14 +95,14 @@ def colour_map(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return names, chroma
 
 
-def dominant_colour(pixels: torch.Tensor) -> tuple[int | None, float]:
+def dominant_color(pixels: torch.Tensor) -> tuple[int | None, float]:
     """Index of the colour with most clearly coloured pixels in one image [3, H, W]; their share."""
-    names, chroma = colour_map(pixels[None])
-    coloured = names[chroma >= MIN_CHROMA]
-    if len(coloured) < MIN_PIXELS * pixels.shape[-1] * pixels.shape[-2] / SIDE ** 2:
-        return None, len(coloured) / chroma.numel()
-    return int(torch.bincount(coloured, minlength=len(COLORS)).argmax()), \
-        len(coloured) / chroma.numel()
+    names, chroma = color_map(pixels[None])
+    colored = names[chroma >= MIN_CHROMA]
+    if len(colored) < MIN_PIXELS * pixels.shape[-1] * pixels.shape[-2] / SIDE ** 2:
+        return None, len(colored) / chroma.numel()
+    return int(torch.bincount(colored, minlength=len(COLORS)).argmax()), \
+        len(colored) / chroma.numel()
 
 
 # ------------------------------------------------------------------------------ silhouettes
@@ -129,14 +129,14 @@ def largest_components(masks: torch.Tensor) -> torch.Tensor:
     return (labels == counts.argmax(dim=1).view(n, 1, 1)) & masks
 
 
-def soft_masks(pixels: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+def soft_masks(pixels: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
     """How much each pixel of [N, 3, H, W] belongs to a shape of colour ``colours[i]``: [N, H, W].
 
     Chroma relative to the colour's own: 1 inside a shape, partly on its anti-aliased
     edge (half shape, half grey background has half the chroma), 0 elsewhere.
     """
-    names, chroma = colour_map(pixels)
-    wanted = colours.view(-1, 1, 1)
+    names, chroma = color_map(pixels)
+    wanted = colors.view(-1, 1, 1)
     return ((chroma / _CHROMAS[wanted]).clamp(0, 1) * (names == wanted)
             * (chroma >= EDGE_CHROMA))
 
@@ -155,14 +155,14 @@ def centred(mask: torch.Tensor) -> torch.Tensor:
     return F.pad(scaled, (margin, margin, margin, margin)).clamp(0, 1)
 
 
-def silhouettes(pixels: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def silhouettes(pixels: torch.Tensor, colors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The main patch of colour ``colours[i]`` in each image [N, 3, 32, 32], centred.
 
     The patch is the largest connected region that clearly has the colour, plus its soft
     edge. Returns the silhouettes [N, 1, 32, 32] and which images have such a patch of at
     least MIN_PIXELS (the others get an empty silhouette: nothing there has a shape).
     """
-    soft = soft_masks(pixels, colours)
+    soft = soft_masks(pixels, colors)
     core = largest_components(soft >= 0.5)
     found = core.flatten(1).sum(dim=1) >= MIN_PIXELS
     region = F.max_pool2d(core[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
@@ -218,21 +218,21 @@ def judge_images(images, model: ShapeJudge | None = None, strict: bool = True) -
         _judge = _judge or load_shape_judge()
         model = _judge
     pixels = to_judge_size(as_uint8_batch(images))
-    dominant = [dominant_colour(image) for image in pixels]
-    colours = torch.tensor([-1 if c is None else c for c, _ in dominant])
-    masks, found = silhouettes(pixels, colours.clamp_min(0))
+    dominant = [dominant_color(image) for image in pixels]
+    colors = torch.tensor([-1 if c is None else c for c, _ in dominant])
+    masks, found = silhouettes(pixels, colors.clamp_min(0))
     logits = model(masks)
     if not strict:
         logits[:, SHAPE_CLASSES.index("blob")] = -torch.inf
     probabilities = logits.softmax(dim=-1)
     verdicts = []
-    for (colour, share), has_shape, p in zip(dominant, found, probabilities):
-        if colour is None or not has_shape:
-            name = None if colour is None else COLOUR_NAMES[colour]
+    for (color, share), has_shape, p in zip(dominant, found, probabilities):
+        if color is None or not has_shape:
+            name = None if color is None else COLOR_NAMES[color]
             verdicts.append(Verdict(name, None, 0.0, share))
         else:
             best = int(p.argmax())
-            verdicts.append(Verdict(COLOUR_NAMES[colour], SHAPE_CLASSES[best], float(p[best]),
+            verdicts.append(Verdict(COLOR_NAMES[color], SHAPE_CLASSES[best], float(p[best]),
                                     share))
     return verdicts
 
@@ -242,8 +242,8 @@ def hit_rates(verdicts: Sequence[Verdict], targets: Sequence[tuple[str, str]]) -
     if len(verdicts) != len(targets) or not targets:
         raise ValueError(f"Give one (colour, shape) target per verdict; got {len(verdicts)} "
                          f"verdicts and {len(targets)} targets.")
-    colour = [v.colour == c for v, (c, _) in zip(verdicts, targets)]
+    color = [v.color == c for v, (c, _) in zip(verdicts, targets)]
     shape = [v.shape == s for v, (_, s) in zip(verdicts, targets)]
-    both = [a and b for a, b in zip(colour, shape)]
-    return {"colour": float(np.mean(colour)), "shape": float(np.mean(shape)),
+    both = [a and b for a, b in zip(color, shape)]
+    return {"color": float(np.mean(color)), "shape": float(np.mean(shape)),
             "both": float(np.mean(both)), "n": len(targets)}

@@ -119,7 +119,7 @@ def _check_resolution(resolution: int) -> None:
 
 def class_name(color: str, shape: str) -> str:
     """The class name of a colour x shape combination, e.g. ``"red circle"``."""
-    _check(color, COLORS, "colour")
+    _check(color, COLORS, "color")
     _check(shape, SHAPES, "shape")
     return f"{color} {shape}"
 
@@ -199,7 +199,7 @@ def render(objects: list[dict], resolution: int = 32,
 def draw(color: str, shape: str, size: str = "big", position: str = "center",
          resolution: int = 32) -> Image.Image:
     """One shape, exactly as described and without jitter, as a PIL image."""
-    _check(color, COLORS, "colour")
+    _check(color, COLORS, "color")
     _check(shape, SHAPES, "shape")
     _check(size, SIZES, "size")
     _check(position, POSITIONS, "position")

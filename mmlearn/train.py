@@ -38,6 +38,7 @@ import torchvision.transforms.v2 as v2
 from tqdm.auto import tqdm
 
 from mmlearn import losses, shapes, zeroshot
+from mmlearn.clip import to_model_input
 from mmlearn.config import seed_everything
 from mmlearn.model_configs import COURSE_CLIP, register
 from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
@@ -143,7 +144,7 @@ def batch_loss(model, data, batch: torch.Tensor, tokens: torch.Tensor,
     ``tokens`` holds the tokenized captions of the whole data set.
     """
     pictures = augment_views(data.images[batch]) if augment else data.images[batch]
-    images = zeroshot.to_model_input(pictures, model)  # on the model's device
+    images = to_model_input(pictures, model)  # on the model's device
     image_features, text_features, logit_scale = model(images, tokens[batch].to(images.device))
     if targets == "diagonal":
         return losses.clip_loss(image_features, text_features, logit_scale)

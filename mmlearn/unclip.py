@@ -56,7 +56,7 @@ PRIOR_WEIGHTS = "unclip_prior.safetensors"
 @torch.no_grad()
 def image_embeddings(clip, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """uint8 images [N, 3, H, W] -> the CLIP's unit image embeddings [N, D]."""
-    from mmlearn.zeroshot import to_model_input
+    from mmlearn.clip import to_model_input
 
     return torch.cat([clip.encode_images(to_model_input(chunk, clip.model))
                       for chunk in images.split(batch_size)])

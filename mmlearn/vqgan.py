@@ -190,7 +190,7 @@ def codebook_usage(indices: torch.Tensor, n_embed: int) -> dict:
             "perplexity": float(entropy.exp()), "counts": counts}
 
 
-def colour_agreement(originals: torch.Tensor, reconstructions: torch.Tensor) -> float:
+def color_agreement(originals: torch.Tensor, reconstructions: torch.Tensor) -> float:
     """Share of ShapeWorld shape pixels whose colour name survives the round trip.
 
     ``originals`` are uint8 images [N, 3, H, W]; ``reconstructions`` the same images in
@@ -242,7 +242,7 @@ def reconstruction_report(model: VQGAN, images: torch.Tensor, batch_size: int = 
     mse = float(F.mse_loss(rebuilt, originals))
     return {"mse": mse, "psnr": 10 * math.log10(1 / mse),
             **codebook_usage(torch.cat(tokens), model.n_embed),
-            "colour_agreement": colour_agreement(images, rebuilt),
+            "color_agreement": color_agreement(images, rebuilt),
             "sharpness": edge_sharpness(originals, rebuilt)}
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlearn import checks
-from mmlearn.clip import input_size, normalize
+from mmlearn.clip import to_model_input
 from mmlearn.config import model_device
 from mmlearn.shapes import with_articles
 
@@ -45,24 +45,6 @@ def _check_classes(classnames, templates, name: str = "labels") -> tuple[list[st
     classnames = [label.strip() for label in checks.texts(classnames, name, "red circle")]
     checks.distinct(classnames, name)
     return classnames, checks.templates(templates)
-
-
-def to_model_input(images: torch.Tensor, model) -> torch.Tensor:
-    """uint8 images (N x 3 x H x W, e.g. ``ShapeWorld(...).images``) -> the model's input.
-
-    Scales to [0, 1], resizes to the model's image size if needed (bicubic, like
-    open_clip's preprocess) and normalises with the model's mean and std, on the model's
-    device (a GPU, if the model is there). For 32 px ShapeWorld images and the course CLIP
-    this equals ``preprocess(pil_image)`` exactly.
-    """
-    if images.ndim != 4 or images.dtype != torch.uint8:
-        raise ValueError("images must be a uint8 tensor N x 3 x H x W "
-                         "(e.g. ShapeWorld(...).images).")
-    size = input_size(model)
-    x = images.to(model_device(model)).float() / 255
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
-    return normalize(x, model)
 
 
 @torch.no_grad()

@@ -42,7 +42,7 @@ VQGAN_CLIP_RUNS = ("course CLIP, 16 augmented cutouts", "augmented-view CLIP, 16
 def rates_only(report: dict, prefix: str = "") -> dict:
     """{"all"|"seen"|"unseen": {"colour", "shape"}} from a hit_rates report."""
     return {group: {k: round(v, 4) for k, v in report[f"{prefix}{group}"].items()
-                    if k in ("colour", "shape")}
+                    if k in ("color", "shape")}
             for group in ("all", "seen", "unseen")}
 
 
@@ -67,7 +67,7 @@ def main() -> None:
         rows[f"VQGAN+CLIP ({name})"] = {
             "lesson": "04", "source": "read from benchmarks/results/generation.json",
             "samples": "1 per prompt and seed, seeds 0-2", "rates": {
-                g: {k: round(run["rates"][g][k], 4) for k in ("colour", "shape")}
+                g: {k: round(run["rates"][g][k], 4) for k in ("color", "shape")}
                 for g in ("all", "seen", "unseen")},
             "seconds_per_picture": round(run["seconds_per_image"], 3)}
 
@@ -102,11 +102,11 @@ def main() -> None:
             prior_vs_text[f"scale {scale:g}, {label}"] = rates_only(report)
             r = report
             print(f"guidance {scale:g}, {label:15s} shape seen {r['seen']['shape']:.3f} "
-                  f"unseen {r['unseen']['shape']:.3f}  colour {r['all']['colour']:.3f}")
+                  f"unseen {r['unseen']['shape']:.3f}  colour {r['all']['color']:.3f}")
 
     for name, row in rows.items():
         r = row["rates"]
-        print(f"{name:58s} colour {r['seen']['colour']:.3f}/{r['unseen']['colour']:.3f}  "
+        print(f"{name:58s} colour {r['seen']['color']:.3f}/{r['unseen']['color']:.3f}  "
               f"shape {r['seen']['shape']:.3f}/{r['unseen']['shape']:.3f}  "
               f"{row['seconds_per_picture']:.3f} s/picture  ({row['source']})")
     if args.save:

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from mmlearn import generate, judge, shapes
+from mmlearn import judge, shapes, vqgan_clip
 from mmlearn.clip import load_clip
 from mmlearn.files import atomic_write_bytes
 from mmlearn.vqgan import load_course_vqgan
@@ -56,7 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grid", default=None, help="save all pictures to this PNG")
     parser.add_argument("--save", default=None, help="write the figures to this JSON file")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    for name, value in vars(generate.GenerationConfig()).items():
+    for name, value in vars(vqgan_clip.GenerationConfig()).items():
         if name != "seed":
             parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None)
     return parser.parse_args()
@@ -75,12 +75,12 @@ def split_rates(verdicts: list, names: list[str]) -> dict:
 
 
 def run(classes: list[str], seeds: list[int], guides: list, vqgan,
-        config: generate.GenerationConfig) -> dict:
+        config: vqgan_clip.GenerationConfig) -> dict:
     """One picture per class and seed, all judged; rates overall / seen / unseen, timing."""
     pictures, seconds, names = [], [], []
     for seed in seeds:
         for name in classes:
-            result = generate.generate(plain_prompt(name), guides, vqgan, config, seed=seed)
+            result = vqgan_clip.generate(plain_prompt(name), guides, vqgan, config, seed=seed)
             pictures.append(result.image)
             seconds.append(result.seconds)
             names.append(name)
@@ -96,19 +96,19 @@ def run(classes: list[str], seeds: list[int], guides: list, vqgan,
 def print_report(label: str, outcome: dict) -> None:
     print(f"\n{label}: {outcome['seconds']:.2f} s per picture")
     for split, r in outcome["rates"].items():
-        print(f"  {split:<7} n={r['n']:>3}  colour {r['colour']:.3f}  shape {r['shape']:.3f}  "
+        print(f"  {split:<7} n={r['n']:>3}  colour {r['color']:.3f}  shape {r['shape']:.3f}  "
               f"both {r['both']:.3f}")
     print("  shape rate by seed: " + ", ".join(f"{x:.3f}" for x in outcome["shape_by_seed"]))
-    misses = [f"{name} -> {v.colour} {v.shape}"
+    misses = [f"{name} -> {v.color} {v.shape}"
               for name, v in zip(outcome["names"], outcome["verdicts"])
-              if (v.colour, v.shape) != tuple(name.split())]
+              if (v.color, v.shape) != tuple(name.split())]
     print("  misses: " + ("; ".join(misses) or "none"))
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {k: getattr(args, k) for k in vars(generate.GenerationConfig())
+    overrides = {k: getattr(args, k) for k in vars(vqgan_clip.GenerationConfig())
                  if getattr(args, k, None) is not None}
     vqgan = load_course_vqgan("cpu")
     print(f"{args.threads} thread(s); seeds {args.seeds}; overrides {overrides}")
@@ -116,7 +116,7 @@ def main() -> None:
     for label in args.runs:
         clip_sources, extra = RUNS[label]
         guides = [load_clip(source) for source in clip_sources]
-        config = generate.GenerationConfig(**{**overrides, **extra})
+        config = vqgan_clip.GenerationConfig(**{**overrides, **extra})
         start = time.perf_counter()
         outcome = run(args.classes, args.seeds, guides, vqgan, config)
         print_report(f"{label} ({config})", outcome)
@@ -124,7 +124,7 @@ def main() -> None:
         grids.append(judge.as_uint8_batch(outcome["pictures"]))
         verdicts = {name: [] for name in args.classes}
         for name, v in zip(outcome["names"], outcome["verdicts"]):
-            verdicts[name].append([v.colour, v.shape])      # one per seed, in --seeds order
+            verdicts[name].append([v.color, v.shape])      # one per seed, in --seeds order
         runs[label] = {"clip": " + ".join(guide.name for guide in guides),
                        "config": {**vars(config), "seed": args.seeds},
                        "seconds_per_image": outcome["seconds"],

@@ -56,7 +56,7 @@ def blob_images(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch
     Noise on a coarse grid (4x4 to 6x6), upsampled smoothly and thresholded so that the
     patch covers 4-25 % of the picture, with a soft edge like the drawn shapes.
     """
-    images, colours = [], []
+    images, colors = [], []
     palette = torch.tensor(list(COLORS.values()), dtype=torch.float32) / 255
     for _ in range(n):
         grid = int(torch.randint(4, 7, (1,), generator=generator))
@@ -65,11 +65,11 @@ def blob_images(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch
         area = float(torch.empty(1).uniform_(0.04, 0.25, generator=generator))
         threshold = field.flatten().quantile(1 - area)
         alpha = torch.sigmoid((field[0] - threshold) * 8)
-        colour = int(torch.randint(len(COLORS), (1,), generator=generator))
+        color = int(torch.randint(len(COLORS), (1,), generator=generator))
         background = float(torch.randint(10, 51, (1,), generator=generator)) / 255
-        images.append(alpha * palette[colour].view(3, 1, 1) + (1 - alpha) * background)
-        colours.append(colour)
-    return torch.stack(images).clamp(0, 1), torch.tensor(colours)
+        images.append(alpha * palette[color].view(3, 1, 1) + (1 - alpha) * background)
+        colors.append(color)
+    return torch.stack(images).clamp(0, 1), torch.tensor(colors)
 
 
 def distort(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -105,13 +105,13 @@ def training_set(args, generator: torch.Generator) -> tuple[torch.Tensor, torch.
     """Silhouettes [N, 1, 32, 32] and labels (shape index, BLOB for blobs)."""
     data = ShapeWorld(args.shapes, "all", seed=args.seed)
     pixels = roughen(distort(data.images.float() / 255, generator), generator)
-    colours = torch.tensor([judge.COLOUR_NAMES.index(o[0]["color"]) for o in data.objects])
+    colors = torch.tensor([judge.COLOR_NAMES.index(o[0]["color"]) for o in data.objects])
     labels = torch.tensor([SHAPES.index(o[0]["shape"]) for o in data.objects])
-    blobs, blob_colours = blob_images(args.blobs, generator)
+    blobs, blob_colors = blob_images(args.blobs, generator)
     pixels = torch.cat([pixels, roughen(blobs, generator)])
-    colours = torch.cat([colours, blob_colours])
+    colors = torch.cat([colors, blob_colors])
     labels = torch.cat([labels, torch.full((args.blobs,), BLOB)])
-    masks, found = judge.silhouettes(pixels, colours)
+    masks, found = judge.silhouettes(pixels, colors)
     return masks[found], labels[found]
 
 
@@ -150,14 +150,14 @@ def report(model: judge.ShapeJudge, args, generator: torch.Generator) -> None:
     rebuilt = torch.cat([to_unit_range(vqgan.reconstruct(to_vqgan_range(c.float() / 255)))
                          for c in test.images.split(250)])
     rebuilt = accuracy(model, (rebuilt * 255).round().byte(), test)
-    blobs, colours = blob_images(500, generator)
-    masks, found = judge.silhouettes(blobs, colours)
+    blobs, colors = blob_images(500, generator)
+    masks, found = judge.silhouettes(blobs, colors)
     called_blob = (model(masks[found]).argmax(dim=1) == BLOB).float().mean()
     print(f"held-out ShapeWorld ({args.n_test} pictures, all 36 combinations, seed "
-          f"{args.seed + 1}): colour {clean['colour']:.4f}, shape {clean['shape']:.4f}")
-    print(f"the same, half of them stretched/tilted/shifted: colour {warped['colour']:.4f}, "
+          f"{args.seed + 1}): colour {clean['color']:.4f}, shape {clean['shape']:.4f}")
+    print(f"the same, half of them stretched/tilted/shifted: colour {warped['color']:.4f}, "
           f"shape {warped['shape']:.4f}")
-    print(f"their course-VQGAN reconstructions: colour {rebuilt['colour']:.4f}, "
+    print(f"their course-VQGAN reconstructions: colour {rebuilt['color']:.4f}, "
           f"shape {rebuilt['shape']:.4f}")
     print(f"held-out random blobs called 'blob': {called_blob:.4f}")
 

@@ -78,7 +78,7 @@ def evaluate(model: unclip.UnCLIP, args) -> None:
           f"judged in {time.perf_counter() - start:.0f} s")
     for group in ("all", "seen", "unseen"):
         rates = report[group]
-        print(f"  {group:7s} colour {rates['colour']:.3f}  shape {rates['shape']:.3f}")
+        print(f"  {group:7s} colour {rates['color']:.3f}  shape {rates['shape']:.3f}")
     weak = [f"{r['prompt']} {r['shape']:.2f}" for r in report["prompts"] if r["shape"] < 0.75]
     print("  prompts with shape < 0.75:", ", ".join(weak) or "none")
     model.generate(["a red star"], n=8)  # warm-up

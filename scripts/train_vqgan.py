@@ -171,7 +171,7 @@ def train(model: VQGAN, images: torch.Tensor, held_out: torch.Tensor,
             report = reconstruction_report(model, held_out)
             model.train()
             print(f"      held-out psnr {report['psnr']:.1f} dB  colour agreement "
-                  f"{report['colour_agreement']:.3f}  sharpness {report['sharpness']:.3f}"
+                  f"{report['color_agreement']:.3f}  sharpness {report['sharpness']:.3f}"
                   f"  codes used {report['used']}", flush=True)
 
 
@@ -200,7 +200,7 @@ def main() -> None:
         report = reconstruction_report(model, held_out.images)
         print(f"{split:11s}  mse {report['mse']:.5f}  psnr {report['psnr']:.1f} dB  "
               f"codes used {report['used']}/{report['total']}  perplexity "
-              f"{report['perplexity']:.1f}  colour agreement {report['colour_agreement']:.3f}  "
+              f"{report['perplexity']:.1f}  colour agreement {report['color_agreement']:.3f}  "
               f"sharpness {report['sharpness']:.3f}")
     print(f"total run time {time.perf_counter() - start:.0f} s")
 

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from mmlearn import dalle, generate, shapes, zeroshot
+from mmlearn import dalle, shapes, vqgan_clip, zeroshot
 from mmlearn.clip import load_clip
-from mmlearn.generate import WeightedPrompt
 from mmlearn.search import ImageIndex, recall_at_k
 from mmlearn.vqgan import load_course_vqgan
+from mmlearn.vqgan_clip import WeightedPrompt
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -51,7 +51,7 @@ def draw(w, prompt="a red circle", **settings):
 
 
 def paint(w, prompts="a red star", **settings):
-    return generate.generate(prompts, w.clip, w.vqgan, **{"steps": 0, **settings})
+    return vqgan_clip.generate(prompts, w.clip, w.vqgan, **{"steps": 0, **settings})
 
 
 ERRORS = [
@@ -156,7 +156,7 @@ ERRORS = [
     # ---- generate (VQGAN+CLIP)
     ("weight 1e9", lambda w: paint(w, "red star:1e9"), ValueError,
      "between -10 and 10"),
-    ("weight -11", lambda w: generate.parse_prompts("red star | blue:-11"), ValueError,
+    ("weight -11", lambda w: vqgan_clip.parse_prompts("red star | blue:-11"), ValueError,
      "part 2 .* between -10 and 10"),
     ("all weights negative", lambda w: paint(w, "red star:-1 | blue:-0.5"), ValueError,
      "No part of the prompt has a positive weight"),
@@ -223,7 +223,7 @@ def test_good_inputs_still_work(w):
     tokenizer = w.dalle.tokenizer
     assert tokenizer.words("A rèd,  BIG" + ZERO_WIDTH + " circle!") == ["a", "rèd", "big", "circle"]
     assert tokenizer.words("r" + ZERO_WIDTH + "ed") == ["red"]  # invisible characters are dropped
-    assert generate.parse_prompts("a:10 | b:-10")[1].weight == -10
+    assert vqgan_clip.parse_prompts("a:10 | b:-10")[1].weight == -10
 
 
 def test_steps_0_decodes_the_start_image(w):

@@ -198,10 +198,10 @@ def test_shipped_model_draws_what_it_is_asked_after_reranking(shipped):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clip = load_clip("course", "cpu")
-    report = evaluation.dalle_hit_rates(model, vqgan, clip, evaluation.colour_shape_prompts(SUBSET),
+    report = evaluation.dalle_hit_rates(model, vqgan, clip, evaluation.color_shape_prompts(SUBSET),
                              candidates=16, keep=4)  # judged by mmlearn.judge, not by CLIP
     print(evaluation.format_report(report))
-    assert report["reranked/all"]["colour"] >= 0.90  # the bars of the course (issue 7)
+    assert report["reranked/all"]["color"] >= 0.90  # the bars of the course (issue 7)
     assert report["reranked/all"]["shape"] >= 0.80
     assert report["reranked/all"]["shape"] > report["plain/all"]["shape"]  # reranking helps
 

@@ -112,14 +112,14 @@ def test_disable_restores_everything(monkeypatch):
 
 def test_zero_shot_follows_the_models_device(gpu):
     from mmlearn import shapes, train, zeroshot
-    from mmlearn.clip import load_clip
+    from mmlearn.clip import load_clip, to_model_input
 
     clip = load_clip("course", verbose=False)
     data = shapes.ShapeWorld(24, "test_seen", seed=1)
     classifier = zeroshot.build_classifier(clip.model, clip.tokenizer, shapes.CLASSES)
     assert classifier.device.type == "cuda"
     probabilities = zeroshot.predict_proba(
-        clip.model, zeroshot.to_model_input(data.images, clip.model), classifier)
+        clip.model, to_model_input(data.images, clip.model), classifier)
     assert probabilities.device.type == "cpu"
     zeroshot.confusion_matrix(probabilities.argmax(dim=1), data.labels, len(shapes.CLASSES))
     assert 0 <= zeroshot.dataset_accuracy(clip.model, clip.tokenizer, data) <= 1

@@ -186,11 +186,11 @@ def test_q2_grading_switch_in_an_answer_fails(grading_on):
 
 # -- Q3: templates for the shape classifier -------------------------------------------------
 
-COLOUR_ENSEMBLE = [shapes.with_articles(f"a {colour} {{}}") for colour in shapes.COLORS]
+COLOR_ENSEMBLE = [shapes.with_articles(f"a {color} {{}}") for color in shapes.COLORS]
 
 
-def test_q3_an_ensemble_over_colours_passes_and_the_lessons_rows_do_not():
-    assert lesson02.q3.check(COLOUR_ENSEMBLE).correct
+def test_q3_an_ensemble_over_colors_passes_and_the_lessons_rows_do_not():
+    assert lesson02.q3.check(COLOR_ENSEMBLE).correct
     goal, best = lesson02.goal_accuracy()
     assert best in lesson02.LESSON_TEMPLATES
     assert goal == pytest.approx(max(lesson02.template_accuracy(t)
@@ -205,8 +205,8 @@ def test_q3_an_ensemble_over_colours_passes_and_the_lessons_rows_do_not():
     ["a picture of a {}"],             # the Markdown's example
     ["a green {}"],                    # one colour: closer, not there
     ["a big {}", "a small {}"],        # an ensemble over what the captions do not need
-    [shapes.with_articles(f"a {size} {colour} {{}}")  # colours x sizes: the sizes pull it down
-     for colour in shapes.COLORS for size in ("small", "big")],
+    [shapes.with_articles(f"a {size} {color} {{}}")  # colours x sizes: the sizes pull it down
+     for color in shapes.COLORS for size in ("small", "big")],
 ])
 def test_q3_templates_that_do_not_carry_the_missing_word_fail(templates):
     _incorrect(lesson02.q3, templates, "the goal is")
@@ -214,7 +214,7 @@ def test_q3_templates_that_do_not_carry_the_missing_word_fail(templates):
 
 def test_q3_the_goal_leaves_the_solution_a_margin_over_noise():
     goal, _ = lesson02.goal_accuracy()
-    ensemble = lesson02.template_accuracy(COLOUR_ENSEMBLE)
+    ensemble = lesson02.template_accuracy(COLOR_ENSEMBLE)
     assert ensemble - goal >= 0.01      # 20 pictures of the 2,000, not a hair
     assert lesson02.CHECK_PICTURES >= 2000 and lesson02.MARGIN >= 0.02
 

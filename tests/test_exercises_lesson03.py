@@ -152,9 +152,9 @@ def test_q2_cases_cover_the_edges():
 
 
 def _averages(r, rel, k):  # hit rates computed by a library function meant for generators
-    rows = [{"seen": True, "colour": float(bool(set(ids[:k]) & w)), "shape": 0.0}
+    rows = [{"seen": True, "color": float(bool(set(ids[:k]) & w)), "shape": 0.0}
             for ids, w in zip(r, rel)]
-    return evaluation.averages(rows)["all"]["colour"]
+    return evaluation.averages(rows)["all"]["color"]
 
 
 @pytest.mark.parametrize("answer, calls", [

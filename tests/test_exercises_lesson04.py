@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlearn import generate
+from mmlearn import vqgan_clip
 from mmlearn.exercises import grading, lesson04
 from mmlearn.exercises.core import NotCommitted, NotCorrect
 from mmlearn.vqgan import straight_through, to_unit_range
@@ -82,11 +82,11 @@ def test_q2_accepts_a_parser_of_its_own():
 
 
 @pytest.mark.parametrize("delegate, name", [
-    (lambda s: [(p.text, p.weight) for p in generate.parse_prompts(s)],
-     "mmlearn.generate.parse_prompts"),
+    (lambda s: [(p.text, p.weight) for p in vqgan_clip.parse_prompts(s)],
+     "mmlearn.vqgan_clip.parse_prompts"),
     (lambda s: lesson04._parse_prompt(s), "mmlearn.exercises.lesson04._parse_prompt"),
-    (lambda s: [(p.text, p.weight) for p in generate._checked_prompts(s, ())[0]],
-     "mmlearn.generate.parse_prompts"),                        # caught inside the helper
+    (lambda s: [(p.text, p.weight) for p in vqgan_clip._checked_prompts(s, ())[0]],
+     "mmlearn.vqgan_clip.parse_prompts"),                        # caught inside the helper
 ])
 def test_q2_refuses_an_answer_that_calls_the_library(delegate, name):
     assert _refused(lesson04.q2.check(delegate), name)
@@ -181,10 +181,10 @@ def test_q5_accepts_the_spherical_distance_however_the_length_is_taken():
 
 
 @pytest.mark.parametrize("delegate, name", [
-    (lambda x, y: generate.spherical_distance(x, y), "mmlearn.generate.spherical_distance"),
-    (generate.spherical_distance, "mmlearn.generate.spherical_distance"),
-    (lambda x, y: generate.prompt_loss(x, y, torch.ones(len(y))) + 0 * x[..., 0],
-     "mmlearn.generate.spherical_distance"),                   # caught inside prompt_loss
+    (lambda x, y: vqgan_clip.spherical_distance(x, y), "mmlearn.vqgan_clip.spherical_distance"),
+    (vqgan_clip.spherical_distance, "mmlearn.vqgan_clip.spherical_distance"),
+    (lambda x, y: vqgan_clip.prompt_loss(x, y, torch.ones(len(y))) + 0 * x[..., 0],
+     "mmlearn.vqgan_clip.spherical_distance"),                   # caught inside prompt_loss
 ])
 def test_q5_refuses_the_library(delegate, name):
     assert _refused(lesson04.q5.check(delegate), name)
@@ -218,13 +218,13 @@ def test_q5_rejects_plausible_mistakes(wrong, says):
 
 # ---------------------------------------------------------------------------- Q6, paint_step
 
-TRANSFORM = generate.cutout_transform(32)
+TRANSFORM = vqgan_clip.cutout_transform(32)
 
 
 def paint_step(z, optimizer, target, vqgan, clip):
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
     image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
     loss = spherical_distance(embeddings, target).mean()
     optimizer.zero_grad()
@@ -234,16 +234,16 @@ def paint_step(z, optimizer, target, vqgan, clip):
 
 
 def _library_step(z, optimizer, target, vqgan, clip):
-    return generate.generation_step(z, optimizer, [clip], vqgan,
+    return vqgan_clip.generation_step(z, optimizer, [clip], vqgan,
                                     [(target, torch.ones(1))], TRANSFORM, 16)
 
 
 def _decode_latent_and_prompt_loss(z, optimizer, target, vqgan, clip):
     """Part 3's cell wrapped in a function: the library snaps and scores for it."""
-    image = generate.decode_latent(vqgan, z)
-    embeddings = clip.model.encode_image(clip.normalize(generate.make_cutouts(image, 16,
+    image = vqgan_clip.decode_latent(vqgan, z)
+    embeddings = clip.model.encode_image(clip.normalize(vqgan_clip.make_cutouts(image, 16,
                                                                             TRANSFORM)))
-    loss = generate.prompt_loss(embeddings, target, torch.ones(1))
+    loss = vqgan_clip.prompt_loss(embeddings, target, torch.ones(1))
     optimizer.zero_grad()
     loss.backward(inputs=[z])
     optimizer.step()
@@ -254,9 +254,9 @@ def _with_the_library_pieces(z, optimizer, target, vqgan, clip):
     """The lesson's fallback when Q3 or Q5 do not pass yet: allowed."""
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
     image = to_unit_range(vqgan.decode(straight_through(z, z_q)))
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
-    loss = generate.spherical_distance(embeddings, target).mean()
+    loss = vqgan_clip.spherical_distance(embeddings, target).mean()
     optimizer.zero_grad()
     loss.backward(inputs=[z])
     optimizer.step()
@@ -272,11 +272,11 @@ def test_q6_accepts_the_library_pieces_the_lesson_falls_back_on():
 
 
 @pytest.mark.parametrize("delegate, name", [
-    (_library_step, "mmlearn.generate.generation_step"),
-    (_decode_latent_and_prompt_loss, "mmlearn.generate.decode_latent"),
-    (lambda z, optimizer, target, vqgan, clip: generate.generate("a red star", clip, vqgan,
+    (_library_step, "mmlearn.vqgan_clip.generation_step"),
+    (_decode_latent_and_prompt_loss, "mmlearn.vqgan_clip.decode_latent"),
+    (lambda z, optimizer, target, vqgan, clip: vqgan_clip.generate("a red star", clip, vqgan,
                                                                  steps=1).losses[0],
-     "mmlearn.generate.decode_latent"),                        # caught inside generate
+     "mmlearn.vqgan_clip.decode_latent"),                        # caught inside generate
 ])
 def test_q6_refuses_the_library_step_and_its_shortcuts(delegate, name):
     assert _refused(lesson04.q6.check(delegate), name)
@@ -308,7 +308,7 @@ def test_q6_refuses_a_step_that_sets_z_to_a_remembered_picture():
 def _no_straight_through(z, optimizer, target, vqgan, clip):
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))   # no gradient path back to z
     image = to_unit_range(vqgan.decode(z_q))
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
     loss = spherical_distance(embeddings, target).mean()
     optimizer.zero_grad()
@@ -320,7 +320,7 @@ def _no_straight_through(z, optimizer, target, vqgan, clip):
 
 def _no_snapping(z, optimizer, target, vqgan, clip):
     image = to_unit_range(vqgan.decode(z))              # the decoder never sees real codes
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
     loss = spherical_distance(embeddings, target).mean()
     optimizer.zero_grad()
@@ -366,7 +366,7 @@ def _raw_embeddings(z, optimizer, target, vqgan, clip):
     """CLIP's embeddings as they come (norm in the hundreds): |x - y| / 2 clamps to 1."""
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
     image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     loss = spherical_distance(clip.model.encode_image(clip.normalize(views)), target).mean()
     optimizer.zero_grad()
     loss.backward(inputs=[z])
@@ -389,7 +389,7 @@ def _one_view_sixteen_times(z, optimizer, target, vqgan, clip):
 def _never_zeroes(z, optimizer, target, vqgan, clip):
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
     image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
     loss = spherical_distance(embeddings, target).mean()
     loss.backward(inputs=[z])                                # gradients pile up
@@ -401,7 +401,7 @@ def _zeroes_after_the_step(z, optimizer, target, vqgan, clip):
     """Correct too: the gradients are zeroed after the update instead of before."""
     z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))
     image = to_unit_range(vqgan.decode(z + (z_q - z).detach()))
-    views = generate.make_cutouts(image, 16, TRANSFORM)
+    views = vqgan_clip.make_cutouts(image, 16, TRANSFORM)
     embeddings = F.normalize(clip.model.encode_image(clip.normalize(views)), dim=-1)
     loss = spherical_distance(embeddings, target).mean()
     loss.backward(inputs=[z])
@@ -504,9 +504,9 @@ ALL_QUESTIONS = [lesson04.q1, lesson04.q2, lesson04.q3, lesson04.q4, lesson04.q5
 def test_the_solution_shown_passes_its_check(question):
     """The first code block of each solution text, run with the notebook's names, passes."""
     block = re.findall(r"```python\n(.*?)```", question.solution_text, re.S)[0]
-    namespace = {"torch": torch, "generate": generate, "to_unit_range": to_unit_range,
+    namespace = {"torch": torch, "vqgan_clip": vqgan_clip, "to_unit_range": to_unit_range,
                  "transform": TRANSFORM, "snap_to_codes": straight_through,
-                 "distance": generate.spherical_distance}
+                 "distance": vqgan_clip.spherical_distance}
     exec(block, namespace)  # noqa: S102 - the course's own solution text
     answer = namespace[question.variable]
     if question.predict:

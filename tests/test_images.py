@@ -40,7 +40,7 @@ def test_greyscale_and_one_bit(tmp_path):
         (0, 0)) == WHITE
 
 
-def test_rgba_keeps_colour_and_paints_transparency_white(tmp_path):
+def test_rgba_keeps_color_and_paints_transparency_white(tmp_path):
     image = Image.new("RGBA", (3, 1))
     image.putpixel((0, 0), (255, 0, 0, 255))  # opaque red
     image.putpixel((1, 0), (0, 0, 0, 0))  # fully transparent black

@@ -13,17 +13,17 @@ def pixels_of(image: Image.Image) -> torch.Tensor:
     return judge.to_judge_size(judge.as_uint8_batch(image))[0]
 
 
-@pytest.mark.parametrize("colour", list(COLORS))
-def test_every_shapeworld_colour_is_named(colour):
-    index, share = judge.dominant_colour(pixels_of(draw(colour, "star", "small")))
-    assert judge.COLOUR_NAMES[index] == colour and 0.01 < share < 0.2
+@pytest.mark.parametrize("color", list(COLORS))
+def test_every_shapeworld_color_is_named(color):
+    index, share = judge.dominant_color(pixels_of(draw(color, "star", "small")))
+    assert judge.COLOR_NAMES[index] == color and 0.01 < share < 0.2
 
 
-def test_grey_pictures_have_no_colour_and_no_shape():
+def test_grey_pictures_have_no_color_and_no_shape():
     grey = Image.new("RGB", (32, 32), (40, 40, 40))
-    assert judge.dominant_colour(pixels_of(grey)) == (None, 0.0)
+    assert judge.dominant_color(pixels_of(grey)) == (None, 0.0)
     verdict = judge.judge_images(grey)[0]
-    assert verdict.colour is None and verdict.shape is None
+    assert verdict.color is None and verdict.shape is None
 
 
 def test_largest_component_keeps_one_patch():
@@ -52,18 +52,18 @@ def held_out():
 def test_judge_knows_held_out_shapeworld_and_vqgan_reconstructions(held_out):
     targets = [(o[0]["color"], o[0]["shape"]) for o in held_out.objects]
     clean = judge.hit_rates(judge.judge_images(held_out.images), targets)
-    assert clean["colour"] == 1.0 and clean["shape"] >= 0.98
+    assert clean["color"] == 1.0 and clean["shape"] >= 0.98
     vqgan = load_course_vqgan("cpu")
     with torch.no_grad():
         rebuilt = to_unit_range(vqgan.reconstruct(to_vqgan_range(held_out.images.float() / 255)))
     rebuilt = judge.hit_rates(judge.judge_images((rebuilt * 255).round().byte()), targets)
-    assert rebuilt["colour"] >= 0.98 and rebuilt["shape"] >= 0.95
+    assert rebuilt["color"] >= 0.98 and rebuilt["shape"] >= 0.95
 
 
 def test_larger_pictures_are_judged_too():
     picture = draw("purple", "cross", "big", "center", resolution=96)
     verdict = judge.judge_images(picture)[0]
-    assert (verdict.colour, verdict.shape) == ("purple", "cross")
+    assert (verdict.color, verdict.shape) == ("purple", "cross")
     assert verdict.shape_probability > 0.9
 
 
@@ -72,7 +72,7 @@ def test_a_shapeless_smear_is_a_blob_unless_the_judge_must_pick_a_shape():
     worm = ((yy - 16 - 6 * torch.sin(xx / 3)).abs() < 2.5) & (xx > 3) & (xx < 29)
     picture = torch.where(worm, torch.tensor([225, 40, 40]).view(3, 1, 1), torch.tensor(30))
     strict = judge.judge_images(picture.byte())[0]
-    assert (strict.colour, strict.shape) == ("red", "blob")
+    assert (strict.color, strict.shape) == ("red", "blob")
     lenient = judge.judge_images(picture.byte(), strict=False)[0]
     assert lenient.shape in SHAPES
 
@@ -81,7 +81,7 @@ def test_hit_rates_and_bad_input():
     verdicts = [judge.Verdict("red", "star"), judge.Verdict("red", "blob"),
                 judge.Verdict(None, None), judge.Verdict("blue", "circle")]
     targets = [("red", "star"), ("red", "star"), ("red", "star"), ("red", "circle")]
-    assert judge.hit_rates(verdicts, targets) == {"colour": 0.5, "shape": 0.5, "both": 0.25,
+    assert judge.hit_rates(verdicts, targets) == {"color": 0.5, "shape": 0.5, "both": 0.25,
                                                   "n": 4}
     with pytest.raises(ValueError, match="one"):
         judge.hit_rates(verdicts, targets[:2])

@@ -1,6 +1,6 @@
 """Tests for mmlearn.search: building, searching, saving and loading an image index.
 
-Most tests use ``ColourEncoder``, a tiny deterministic stand-in for CLIP: an image
+Most tests use ``ColorEncoder``, a tiny deterministic stand-in for CLIP: an image
 becomes a histogram over eight named colours, a text puts weight on the colour
 words it contains. So "red" really finds red images, and tests run in milliseconds
 without any model. One test at the end uses the real course CLIP on ShapeWorld.
@@ -31,13 +31,13 @@ from mmlearn.viz import search_results
 
 matplotlib.use("Agg")
 
-COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255),
+COLORS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255),
            "yellow": (255, 255, 0), "cyan": (0, 255, 255), "magenta": (255, 0, 255),
            "white": (255, 255, 255), "black": (0, 0, 0)}
-PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
+PALETTE = np.array(list(COLORS.values()), dtype=np.float32)
 
 
-class ColourEncoder:
+class ColorEncoder:
     """16-d vectors: dims 0-7 a colour histogram (images) or colour words (texts),
     dims 8-15 hashed other words, so texts are not trivially one-hot."""
 
@@ -59,25 +59,25 @@ class ColourEncoder:
         rows = torch.zeros(len(texts), 16)
         for row, text in zip(rows, texts, strict=True):
             for word in re.findall(r"[a-z]+", text.lower()):
-                if word in COLOURS:
-                    row[list(COLOURS).index(word)] += 1.0
+                if word in COLORS:
+                    row[list(COLORS).index(word)] += 1.0
                 else:
                     row[8 + hashlib.md5(word.encode()).digest()[0] % 8] += 0.3
         return torch.nn.functional.normalize(rows, dim=1)
 
 
-def solid(colour: str, size: int = 12) -> Image.Image:
-    return Image.new("RGB", (size, size), COLOURS[colour])
+def solid(color: str, size: int = 12) -> Image.Image:
+    return Image.new("RGB", (size, size), COLORS[color])
 
 
-def two_colour(main: str, other: str) -> Image.Image:
+def two_color(main: str, other: str) -> Image.Image:
     """Mostly ``main`` with a corner of ``other``: scores vary, no ties."""
     image = solid(main)
-    image.paste(COLOURS[other], (0, 0, 5, 5))
+    image.paste(COLORS[other], (0, 0, 5, 5))
     return image
 
 
-class ColourDataset:
+class ColorDataset:
     """A ShapeWorld-like dataset: ``[i]`` -> (image, caption, label), made on demand.
     It keeps weak references to the images it made, to check that indexing streams."""
 
@@ -93,21 +93,21 @@ class ColourDataset:
         return sum(ref() is not None for ref in self.made)
 
     def __getitem__(self, i):
-        names = list(COLOURS)
+        names = list(COLORS)
         main, other = names[i % 8], names[(i + 1 + (i // 8) % 7) % 8]  # never main
-        image = two_colour(main, other)
+        image = two_color(main, other)
         self.made.append(weakref.ref(image))
         return image, f"a {main} square", i % 8
 
 
 @pytest.fixture
 def encoder():
-    return ColourEncoder()
+    return ColorEncoder()
 
 
 @pytest.fixture
 def index(encoder):
-    return ImageIndex.build(encoder, ColourDataset(64), batch_size=16, progress=False)
+    return ImageIndex.build(encoder, ColorDataset(64), batch_size=16, progress=False)
 
 
 def test_vectors_are_float16_unit_rows_with_metadata(index):
@@ -118,10 +118,10 @@ def test_vectors_are_float16_unit_rows_with_metadata(index):
     assert index.items[9] == {"id": 9, "path": None, "caption": "a green square"}
 
 
-def test_text_search_finds_the_named_colour(index):
-    for colour in COLOURS:
-        hits = index.search(f"a {colour} square", k=8)
-        assert all(hit.caption == f"a {colour} square" for hit in hits), colour
+def test_text_search_finds_the_named_color(index):
+    for color in COLORS:
+        hits = index.search(f"a {color} square", k=8)
+        assert all(hit.caption == f"a {color} square" for hit in hits), color
         scores = [hit.score for hit in hits]
         assert scores == sorted(scores, reverse=True)
     assert isinstance(hits[0], Hit) and str(hits[0]).startswith(f"{hits[0].score:.3f}")
@@ -188,7 +188,7 @@ def test_bad_arguments_get_clear_errors(encoder, index):
 
 
 def test_indexing_streams_one_batch_at_a_time(encoder):
-    dataset = ColourDataset(200)
+    dataset = ColorDataset(200)
     most_alive = []
     encode = encoder.encode_images
 
@@ -204,8 +204,8 @@ def test_indexing_streams_one_batch_at_a_time(encoder):
 
 
 def test_folder_with_bad_files_skips_and_counts_them(tmp_path, encoder):
-    for i, colour in enumerate(["red", "green", "blue", "red"]):
-        solid(colour).save(tmp_path / f"{i}_{colour}.png")
+    for i, color in enumerate(["red", "green", "blue", "red"]):
+        solid(color).save(tmp_path / f"{i}_{color}.png")
     Image.new("RGBA", (12, 12), (0, 0, 255, 255)).save(tmp_path / "4_rgba_blue.png")
     Image.new("P", (12, 12)).save(tmp_path / "5_palette.gif")
     (tmp_path / "6_empty.jpg").write_bytes(b"")
@@ -230,15 +230,15 @@ def test_folder_with_bad_files_skips_and_counts_them(tmp_path, encoder):
 
 def test_list_of_paths_and_list_of_images(tmp_path, encoder):
     paths = []
-    for colour in ("red", "cyan"):
-        paths.append(tmp_path / f"{colour}.png")
-        solid(colour).save(paths[-1])
+    for color in ("red", "cyan"):
+        paths.append(tmp_path / f"{color}.png")
+        solid(color).save(paths[-1])
     index = ImageIndex.build(encoder, [str(p) for p in paths], progress=False)
     index.add_images([solid("blue"), solid("green")], captions=["blue", "green"],
                      progress=False)
     assert [item["path"] for item in index.items[:2]] == [str(p) for p in paths]
     assert index.search("blue", k=1)[0].id == 2
-    assert index.image(3).getpixel((0, 0)) == COLOURS["green"]
+    assert index.image(3).getpixel((0, 0)) == COLORS["green"]
 
 
 def test_save_and_load_round_trip_then_add(tmp_path, encoder, index):
@@ -267,13 +267,13 @@ def test_vector_only_index_loads_without_encoder(tmp_path, encoder, index):
 def test_loading_with_another_encoder_is_refused(tmp_path, index):
     path = index.save(tmp_path / "colours.npz")
     with pytest.raises(ValueError, match="colour-histogram.*other-model"):
-        ImageIndex.load(path, ColourEncoder(name="other-model"))
+        ImageIndex.load(path, ColorEncoder(name="other-model"))
 
 
 def test_crash_while_saving_leaves_the_old_file_intact(tmp_path, encoder, index, monkeypatch):
     path = index.save(tmp_path / "colours.npz")
     before = path.read_bytes()
-    bigger = ImageIndex.build(encoder, ColourDataset(100), progress=False)
+    bigger = ImageIndex.build(encoder, ColorDataset(100), progress=False)
 
     def write_half_then_crash(file, **arrays):
         file.write(b"PK\x03\x04 half an archive")
@@ -348,7 +348,7 @@ def test_the_checksum_covers_the_header(tmp_path, encoder, index):
     with open(path, "wb") as f:
         np.savez(f, **arrays)
     with pytest.raises(IndexFileError, match="checksum"):
-        ImageIndex.load(path, ColourEncoder(name="other-model"))
+        ImageIndex.load(path, ColorEncoder(name="other-model"))
 
 
 def test_another_kind_of_file_gets_no_advice_to_unpickle(tmp_path, encoder):
@@ -360,7 +360,7 @@ def test_another_kind_of_file_gets_no_advice_to_unpickle(tmp_path, encoder):
 
 
 def test_recall_at_k(index):
-    queries = [f"a {colour} square" for colour in COLOURS]
+    queries = [f"a {color} square" for color in COLORS]
     relevant = ids_with_caption(index, queries)
     assert [len(r) for r in relevant] == [8] * 8
     assert recall_at_k(index, queries, relevant, ks=(1, 5)) == {1: 1.0, 5: 1.0}
@@ -427,10 +427,10 @@ def test_an_add_that_fails_midway_changes_nothing(index, encoder):
 
     encoder.encode_images = fail_on_second_batch
     with pytest.raises(KeyboardInterrupt):
-        index.add(ColourDataset(40), batch_size=16, progress=False)
+        index.add(ColorDataset(40), batch_size=16, progress=False)
     assert torch.equal(index.vectors, before[0]) and index.items == before[1]
     encoder.encode_images = encode
-    assert index.add(ColourDataset(40), batch_size=16, progress=False) == 40  # works again
+    assert index.add(ColorDataset(40), batch_size=16, progress=False) == 40  # works again
 
 
 def test_add_one_file(tmp_path, encoder):

@@ -15,7 +15,7 @@ def test_vocabulary_and_classes():
     assert shapes.CLASSES[0] == f"{next(iter(shapes.COLORS))} {shapes.SHAPES[0]}"
 
 
-def test_held_out_combinations_cover_every_colour_and_shape():
+def test_held_out_combinations_cover_every_color_and_shape():
     held_colors = {c for c, _ in shapes.HELD_OUT}
     held_shapes = {s for _, s in shapes.HELD_OUT}
     assert held_colors == set(shapes.COLORS) and held_shapes == set(shapes.SHAPES)
@@ -62,7 +62,7 @@ def test_labels_and_captions_describe_the_main_object():
     assert len(set(data.captions)) > 100  # real variety on the text side
 
 
-def test_pictures_show_the_colour_and_the_shape():
+def test_pictures_show_the_color_and_the_shape():
     for color, rgb in shapes.COLORS.items():
         for shape in shapes.SHAPES:
             pixels = np.asarray(shapes.draw(color, shape), dtype=int)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mmlearn import judge, shapes, train, zeroshot
+from mmlearn.clip import to_model_input
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -59,7 +60,7 @@ def test_tokenize_once_equals_tokenizing_everything():
     assert torch.equal(train.tokenize_once(tokenizer, captions), tokenizer(captions))
 
 
-def test_a_short_run_learns_colours_and_more():
+def test_a_short_run_learns_colors_and_more():
     # 36 classes: chance is 0.03. After 100 small steps the colours are learnt (shapes
     # take longer); the full lesson run is measured in test_course_clip / the script.
     config = train.TrainConfig(steps=100, batch_size=64, n_train=3000, n_eval=300,
@@ -71,12 +72,12 @@ def test_a_short_run_learns_colours_and_more():
 
     data = shapes.ShapeWorld(300, "test_seen", seed=1)
     classifier = zeroshot.build_classifier(model, tokenizer, shapes.CLASSES)
-    predicted = zeroshot.predict_proba(model, zeroshot.to_model_input(data.images, model),
+    predicted = zeroshot.predict_proba(model, to_model_input(data.images, model),
                                        classifier).argmax(dim=1)
-    colour = [shapes.CLASSES[k].split()[0] for k in predicted]
+    color = [shapes.CLASSES[k].split()[0] for k in predicted]
     truth = [shapes.CLASSES[k].split()[0] for k in data.labels]
-    colour_accuracy = sum(a == b for a, b in zip(colour, truth, strict=True)) / len(truth)
-    assert colour_accuracy > 0.9, colour_accuracy
+    color_accuracy = sum(a == b for a, b in zip(color, truth, strict=True)) / len(truth)
+    assert color_accuracy > 0.9, color_accuracy
 
 
 def test_augmented_views_change_pixels_not_the_picture():
@@ -91,7 +92,7 @@ def test_augmented_views_change_pixels_not_the_picture():
     # ... but not what is shown: the judge still sees the same colour and shape
     truth = [(o[0]["color"], o[0]["shape"]) for o in shapes.ShapeWorld(64, "train").objects]
     rates = judge.hit_rates(judge.judge_images(views), truth)
-    assert rates["colour"] >= 0.95 and rates["shape"] >= 0.85, rates
+    assert rates["color"] >= 0.95 and rates["shape"] >= 0.85, rates
 
 
 def test_one_schedule_for_every_model():

@@ -66,7 +66,7 @@ def test_shipped_scale_zero_ignores_the_embedding(shipped):
                            shipped.decode(b[None], n=2, scale=3.0, steps=10, seed=3))
 
 
-def test_shipped_variations_keep_colour_and_shape(shipped):
+def test_shipped_variations_keep_color_and_shape(shipped):
     from mmlearn.judge import judge_images
 
     picture = torch.from_numpy(shapes.render([{"shape": "star", "rgb": shapes.COLORS["orange"],
@@ -74,7 +74,7 @@ def test_shipped_variations_keep_colour_and_shape(shipped):
     drawn = shipped.variations(picture.permute(2, 0, 1), n=4)
     verdicts = judge_images(drawn.images)
     assert drawn.images.shape == (4, 3, 32, 32)
-    assert sum(v.colour == "orange" and v.shape == "star" for v in verdicts) >= 3
+    assert sum(v.color == "orange" and v.shape == "star" for v in verdicts) >= 3
 
 
 def test_shipped_unclip_draws_held_out_combinations(shipped):
@@ -83,7 +83,7 @@ def test_shipped_unclip_draws_held_out_combinations(shipped):
     with the shipped weights). About 1.5 s on one thread."""
     prompts = [shapes.with_articles(f"a {c} {s}") for c, s in sorted(shapes.HELD_OUT)]
     report = evaluation.unclip_hit_rates(shipped, prompts, n=8)
-    assert report["unseen"]["colour"] >= 0.98
+    assert report["unseen"]["color"] >= 0.98
     assert report["unseen"]["shape"] >= 0.80
 
 

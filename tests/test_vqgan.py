@@ -218,7 +218,7 @@ def test_course_vqgan_rebuilds_held_out_shapeworld(course_model):
         images = ShapeWorld(200, split, seed=123, max_objects=3).images
         report = vqgan.reconstruction_report(course_model, images)
         assert report["mse"] < 0.0025, (split, report)  # PSNR above 26 dB
-        assert report["colour_agreement"] > 0.93, (split, report)
+        assert report["color_agreement"] > 0.93, (split, report)
         assert report["used"] >= 0.8 * report["total"], (split, report)
         assert report["perplexity"] > 0.5 * report["total"], (split, report)
 

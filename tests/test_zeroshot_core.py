@@ -6,6 +6,7 @@ import torch
 from open_clip.zero_shot_classifier import build_zero_shot_classifier
 
 from mmlearn import shapes, train, zeroshot
+from mmlearn.clip import to_model_input
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +39,18 @@ def test_model_input_equals_open_clip_preprocess(untrained):
     model, _ = untrained
     _, _, preprocess = open_clip.create_model_and_transforms("mmlearn-tiny-clip")
     data = shapes.ShapeWorld(6)
-    by_hand = zeroshot.to_model_input(data.images, model)
+    by_hand = to_model_input(data.images, model)
     by_open_clip = torch.stack([preprocess(data[i][0]) for i in range(6)])
     assert torch.allclose(by_hand, by_open_clip, atol=1e-6)
     with pytest.raises(ValueError, match="uint8"):
-        zeroshot.to_model_input(data.images.float(), model)
+        to_model_input(data.images.float(), model)
 
 
 def test_probabilities_and_accuracy_bookkeeping(untrained):
     model, tokenizer = untrained
     data = shapes.ShapeWorld(20, "all")
     classifier = zeroshot.build_classifier(model, tokenizer, shapes.CLASSES)
-    probs = zeroshot.predict_proba(model, zeroshot.to_model_input(data.images, model), classifier,
+    probs = zeroshot.predict_proba(model, to_model_input(data.images, model), classifier,
                                    batch_size=7)
     assert probs.shape == (20, len(shapes.CLASSES))
     assert torch.allclose(probs.sum(dim=1), torch.ones(20), atol=1e-5)

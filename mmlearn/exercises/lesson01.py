@@ -315,11 +315,11 @@ def _fixture():
     another mode or writes into its batch changes nothing for the next check.
     """
     if not _FIXTURE:
-        from mmlearn import shapes, train, zeroshot
+        from mmlearn import clip, shapes, train
         with _random_state_kept():
             model, tokenizer = train.new_course_clip(seed=0)
             data = shapes.ShapeWorld(16, "train", seed=5)
-            batch = (zeroshot.to_model_input(data.images, model), tokenizer(data.captions))
+            batch = (clip.to_model_input(data.images, model), tokenizer(data.captions))
         _FIXTURE.update(model=model, batch=batch)
     return copy.deepcopy(_FIXTURE["model"]), copy.deepcopy(_FIXTURE["batch"])
 

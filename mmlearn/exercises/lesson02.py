@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlearn import shapes, zeroshot
+from mmlearn.clip import to_model_input
 from mmlearn.exercises.core import (
     Incorrect,
     Question,
@@ -293,7 +294,7 @@ def _check_pictures() -> tuple:
         clip.model.eval()
         data = shapes.ShapeWorld(CHECK_PICTURES, "test_unseen", seed=CHECK_SEED)
         with torch.no_grad():
-            features = clip.encode_images(zeroshot.to_model_input(data.images, clip.model))
+            features = clip.encode_images(to_model_input(data.images, clip.model))
         shape_of = torch.tensor([SHAPE_NAMES.index(shapes.CLASSES[int(label)].split()[-1])
                                  for label in data.labels])
         _MEASURE.update(clip=clip, features=features, labels=shape_of)

@@ -20,7 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mmlearn import generate, vqgan
+from mmlearn import vqgan, vqgan_clip
 from mmlearn.exercises.core import (
     TIME_LIMIT,
     Incorrect,
@@ -60,7 +60,7 @@ q1 = Question(
 # ---------------------------------------------------------------------------- Q2
 
 def _parse_prompt(spec: str) -> list[tuple[str, float]]:
-    return [(part.text, part.weight) for part in generate.parse_prompts(spec)]
+    return [(part.text, part.weight) for part in vqgan_clip.parse_prompts(spec)]
 
 
 PROMPT_WORDS = ("a", "big", "small", "red", "blue", "green", "purple", "circle", "star",
@@ -100,7 +100,7 @@ q2 = Question(
                   "        if ':' in part:\n            text, _, weight = part.rpartition(':')\n"
                   "        else:\n            text, weight = part, '1'\n"
                   "        parts.append((text.strip(), float(weight)))\n    return parts\n```",
-    forbidden=(generate.parse_prompts, generate.WeightedPrompt, _parse_prompt),
+    forbidden=(vqgan_clip.parse_prompts, vqgan_clip.WeightedPrompt, _parse_prompt),
     points=3,
 )
 
@@ -146,7 +146,7 @@ q3 = Question(
     solution_text="```python\ndef straight_through(z, z_q):\n"
                   "    return z + (z_q - z).detach()\n```",
     forbidden=(vqgan.straight_through, vqgan.VQGAN.quantize_straight_through,
-               vqgan.VQGAN.encode, vqgan.VQGAN.forward, generate.decode_latent),
+               vqgan.VQGAN.encode, vqgan.VQGAN.forward, vqgan_clip.decode_latent),
     points=3,
 )
 
@@ -199,8 +199,8 @@ def _distance_cases(generator: torch.Generator) -> list[tuple[str, tuple, float,
 def _check_spherical_distance(fn) -> None:
     """Compare with the library on fresh vectors; say which kind of case went wrong."""
     for what, args, rtol, atol in _distance_cases(fresh_generator()):
-        expected = generate.spherical_distance(*args)
-        got = call_learner(fn, args, reference=generate.spherical_distance,
+        expected = vqgan_clip.spherical_distance(*args)
+        got = call_learner(fn, args, reference=vqgan_clip.spherical_distance,
                            case=f"for {what} ")
         if got is None:
             raise Incorrect(f"for {what} your function returned None: did you forget `return`?")
@@ -237,7 +237,7 @@ q5 = Question(
     solution_text="```python\ndef spherical_distance(x, y):\n"
                   "    half_chord = ((x - y).norm(dim=-1) / 2).clamp(max=1)\n"
                   "    return 2 * half_chord.arcsin() ** 2\n```",
-    forbidden=(generate.spherical_distance,),
+    forbidden=(vqgan_clip.spherical_distance,),
     points=3,
 )
 
@@ -262,7 +262,7 @@ def _course_models():
 def _similarity(z: torch.Tensor, vqgan_model, clip, target: torch.Tensor) -> tuple[float, object]:
     """CLIP's cosine similarity of the picture z decodes to and the prompt, and the picture."""
     with torch.no_grad():
-        image = generate.decode_latent(vqgan_model, z)
+        image = vqgan_clip.decode_latent(vqgan_model, z)
         embedding = clip.model.encode_image(clip.normalize(image))
         embedding = torch.nn.functional.normalize(embedding, dim=-1)
     return float(embedding[0] @ target[0]), image
@@ -279,7 +279,7 @@ def paint_with(step, prompt: str, vqgan_model, clip, steps: int = STEPS, seed: i
     target = clip.encode_texts([prompt]).to(clip.device)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        z = generate.random_latent(vqgan_model, 32, seed).detach().requires_grad_(True)
+        z = vqgan_clip.random_latent(vqgan_model, 32, seed).detach().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=lr)
         frames, losses = [], []
         for i in range(steps):
@@ -400,7 +400,7 @@ def _check_paint_step(fn) -> None:
     learner_vqgan, learner_clip, seen = _learners_copies(vqgan_model, clip)
     target = clip.encode_texts([PROMPT])
     seed = int(torch.randint(2**31, (), generator=fresh_generator()))
-    start = generate.random_latent(vqgan_model, 32, seed)
+    start = vqgan_clip.random_latent(vqgan_model, 32, seed)
     before, _ = _similarity(start, vqgan_model, clip, target)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -424,9 +424,9 @@ def _check_paint_step(fn) -> None:
                         f"{PROMPT!r} went from {before:.2f} to {after:.2f}; it should rise "
                         f"clearly. Is the loss a distance that the step makes smaller?")
     verdict = judge.judge_images((image.clamp(0, 1) * 255).round().byte())[0]
-    if verdict.colour != "red":
+    if verdict.color != "red":
         raise Incorrect(f"CLIP likes the picture better ({before:.2f} -> {after:.2f}), but the "
-                        f"judge sees mostly {verdict.colour}, not red.")
+                        f"judge sees mostly {verdict.color}, not red.")
 
 
 q6 = Question(
@@ -437,20 +437,20 @@ q6 = Question(
               "of your step, and the cell \"One step, by hand\" writes most of them with the "
               "library. Which of them does `snap_to_codes(z, z_q)` replace, and which "
               "`distance(embeddings, target)`? A spherical distance assumes unit vectors: are "
-              "CLIP's raw embeddings unit length (what does `generate.prompt_loss` do to them "
+              "CLIP's raw embeddings unit length (what does `vqgan_clip.prompt_loss` do to them "
               "first)? And which three optimiser calls make one step, in which order?",
     solution_text="```python\ndef paint_step(z, optimizer, target, vqgan, clip):\n"
                   "    z_q = vqgan.lookup_codes(vqgan.nearest_codes(z))\n"
                   "    image = to_unit_range(vqgan.decode(snap_to_codes(z, z_q)))\n"
-                  "    views = generate.make_cutouts(image, 16, transform)\n"
+                  "    views = vqgan_clip.make_cutouts(image, 16, transform)\n"
                   "    embeddings = clip.model.encode_image(clip.normalize(views))\n"
                   "    embeddings = torch.nn.functional.normalize(embeddings, dim=-1)\n"
                   "    loss = distance(embeddings, target).mean()\n"
                   "    optimizer.zero_grad()\n    loss.backward(inputs=[z])\n"
                   "    optimizer.step()\n    return loss.item()\n```\n"
-                  "`generate.generation_step` is the same, with weighted prompts, several "
+                  "`vqgan_clip.generation_step` is the same, with weighted prompts, several "
                   "guides and the clamp to the codebook's range.",
-    forbidden=(generate.generation_step, paint_with, generate.decode_latent,
-               vqgan.VQGAN.quantize_straight_through, generate.prompt_loss),
+    forbidden=(vqgan_clip.generation_step, paint_with, vqgan_clip.decode_latent,
+               vqgan.VQGAN.quantize_straight_through, vqgan_clip.prompt_loss),
     points=3,
 )

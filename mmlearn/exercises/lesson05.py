@@ -275,7 +275,7 @@ def _check_sampler(fn) -> None:
                             f"{calm:.2f} vs {wild:.2f}): a small temperature should make the "
                             f"likely tokens win more often. Divide the logits by it.")
         verdicts = judge.judge_images(dalle.decode_tokens(vqgan, first))
-    red = sum(v.colour == "red" for v in verdicts)
+    red = sum(v.color == "red" for v in verdicts)
     if red < 6:
         raise Incorrect(f"for {PROMPT!r} the judge finds red in only {red} of 8 pictures: "
                         f"does every new token go back into the model before the next one?")

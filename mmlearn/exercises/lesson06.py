@@ -268,8 +268,15 @@ def _gradients(model) -> list:
     return [p.grad for p in model.parameters()]
 
 
+def _learner_loss(run, case: dict, i: int) -> torch.Tensor:
+    """The learner's loss on ``case``, with its own copies of the model and the data."""
+    return _as_loss(run(copy.deepcopy(case["model"]), case["x0"].clone(), case["cond"].clone(),
+                        copy.deepcopy(case["schedule"]), _seeded(case["seed"])), i)
+
+
 def _check_loss(run) -> None:
-    for i, case in enumerate(_loss_cases(fresh_generator()), start=1):
+    cases = _loss_cases(fresh_generator())
+    for i, case in enumerate(cases, start=1):
         reference = copy.deepcopy(case["model"])
         expected = _library_loss(reference, case["x0"], case["cond"], case["schedule"],
                                  _seeded(case["seed"]))
@@ -280,7 +287,7 @@ def _check_loss(run) -> None:
         got = _as_loss(run(*args), i)
         gap = _gap(got.item(), expected.item())
         if gap > 1e-4 or (gap > 1e-6 and _closest_mistake(case, got.item())[0] < gap):
-            _explain_wrong_loss(run, case, got.item(), i)
+            _explain_wrong_loss(run, cases, i, got.item(), near_right=gap <= 1e-4)
         if not got.requires_grad:
             raise Incorrect(f"on test case {i} the loss has the right value but carries no "
                             f"gradient: was it computed under `torch.no_grad()`, or detached?")
@@ -292,6 +299,8 @@ def _check_loss(run) -> None:
             if want is None:  # a weight the loss does not use (the null condition)
                 continue
             if p.grad is None or not torch.allclose(p.grad, want, rtol=1e-3, atol=1e-6):
+                if gap > 1e-6:  # near the right value by chance (a wrong forward jump, say)
+                    raise _not_the_loss(i, got.item())
                 raise Incorrect(f"on test case {i} the loss has the right value, but the "
                                 f"gradient of the model's `{name}` is not the one of the "
                                 f"mean squared error: does the loss flow through the very "
@@ -316,20 +325,42 @@ def _closest_mistake(case: dict, got: float) -> tuple[float, str]:
                key=lambda pair: pair[0])
 
 
-def _explain_wrong_loss(run, case: dict, got: float, i: int) -> None:
-    """Incorrect, with the message of the mistake that gives ``got`` if there is one."""
+def _made_on_every_case(run, cases: list[dict], message: str) -> bool:
+    """Whether the learner's loss equals the mistake named ``message`` on every case.
+
+    One case alone can mislead: all these losses lie near 1, so an unrelated error (a wrong
+    forward jump) sometimes lands within the tolerance of some named mistake by chance."""
+    for i, case in enumerate(cases, start=1):
+        got = _learner_loss(run, case, i).item()
+        if not any(text == message and _gap(got, value.item()) <= 1e-4
+                   for value, text in _loss_variants(case)):
+            return False
+    return True
+
+
+def _explain_wrong_loss(run, cases: list[dict], i: int, got: float, near_right: bool) -> None:
+    """Incorrect, with the message of the mistake that gives ``got`` if there is one.
+
+    ``near_right``: ``got`` is within the tolerance of the right loss too; unless a mistake
+    fits every case, the answer is taken as right (nothing is raised)."""
+    case = cases[i - 1]
     gap, message = _closest_mistake(case, got)
-    if gap <= 1e-4:
+    if gap <= 1e-4 and _made_on_every_case(run, cases, message):
         raise Incorrect(f"on test case {i}: {message}")
-    again = _as_loss(run(copy.deepcopy(case["model"]), case["x0"].clone(), case["cond"].clone(),
-                         copy.deepcopy(case["schedule"]), _seeded(case["seed"])), i)
+    if near_right:
+        return
+    again = _learner_loss(run, case, i)
     if abs(again.item() - got) > 1e-6 * max(1.0, abs(got)):
         raise Incorrect(f"on test case {i} two calls with the same seed gave different "
                         f"losses: draw t and the noise from `generator` (pass "
                         f"`generator=generator` to torch.randint and torch.randn).")
-    raise Incorrect(f"on test case {i} your loss is {got:.5f}, not the mean squared error of "
-                    f"the noise guess for the times and noise drawn from `generator`. "
-                    f"{CHECK_Q1_FIRST}")
+    raise _not_the_loss(i, got)
+
+
+def _not_the_loss(i: int, got: float) -> Incorrect:
+    return Incorrect(f"on test case {i} your loss is {got:.5f}, not the mean squared error of "
+                     f"the noise guess for the times and noise drawn from `generator`. "
+                     f"{CHECK_Q1_FIRST}")
 
 
 def _writes_its_placeholder(fn) -> bool:

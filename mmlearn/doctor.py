@@ -6,11 +6,12 @@ verified by sha256) and the pretrained ones (present only if already downloaded)
 """
 
 import importlib
+import importlib.metadata
 import platform
 
 import torch
 
-from mmlearn import __version__, checkpoints, config
+from mmlearn import checkpoints, config
 
 COURSE_WEIGHTS = {
     "clip_shapeworld.safetensors": "course CLIP (lessons 01-06)",
@@ -29,6 +30,18 @@ def _version(package: str) -> str:
         return importlib.import_module(package).__version__
     except Exception:  # missing, or broken on import: either way not usable
         return "not installed"
+
+
+def mmlearn_version() -> str:
+    """The installed mmlearn's version, read from the package metadata (pyproject.toml).
+
+    One place holds the version: pyproject.toml. A copy of the source tree that was never
+    installed (run from a clone with ``sys.path``) has no metadata and says so.
+    """
+    try:
+        return importlib.metadata.version("mmlearn")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed (source tree only)"
 
 
 def _course_model_status(filename: str) -> str:
@@ -53,7 +66,7 @@ def report() -> dict[str, str]:
     """The facts ``doctor`` prints, as a dict (handy for tests and bug reports)."""
     facts = {
         "python": platform.python_version(),
-        "mmlearn": __version__,
+        "mmlearn": mmlearn_version(),
         "torch": torch.__version__,
         "open_clip": _version("open_clip"),
         "device": config.describe_device().removeprefix("Device: "),

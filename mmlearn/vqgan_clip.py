@@ -24,23 +24,23 @@ Prompts are written ``"a red circle:1 | blue:-0.5"``: ``text:weight`` parts join
 ``|``; a negative weight pushes the image away from that text. Weights lie within
 -10..10 and at least one must be positive: something has to pull the picture.
 
-    from mmlearn import generate, vqgan
+    from mmlearn import vqgan_clip, vqgan
     from mmlearn.clip import load_clip
-    result = generate.generate("a red star", load_clip("course"), vqgan.load_course_vqgan())
+    result = vqgan_clip.generate("a red star", load_clip("course"), vqgan.load_course_vqgan())
     result.image                      # a PIL image; result.frames: the optimisation
 
 The same code runs with a pretrained CLIP and taming's ImageNet VQGAN on a GPU::
 
     clip = load_clip("ViT-B-32:laion2b_s34b_b79k")
     model = vqgan.load_taming_vqgan("last.ckpt", "model.yaml")   # vqgan_imagenet_f16_16384
-    generate.generate("a watercolour of a lighthouse", clip, model, PRETRAINED_SETTINGS)
+    vqgan_clip.generate("a watercolour of a lighthouse", clip, model, PRETRAINED_SETTINGS)
 
 There: 256 px images (16x16 tokens), 32 cutouts, 300 steps. Time and GPU memory for that
 setting have not been measured by the course (no GPU where it is built); lesson 04 prints
 both when it runs on a GPU. The VQGAN decoder's activations at 256 px take most of the
 memory, so fewer cutouts or a smaller size fit a smaller GPU. On a CPU it is far too slow.
 
-Several CLIPs can guide together (``generate.generate("a red star", [clip_a, clip_b],
+Several CLIPs can guide together (``vqgan_clip.generate("a red star", [clip_a, clip_b],
 vqgan)``): each scores the same cutouts and their losses add up.
 """
 

@@ -1,4 +1,4 @@
-"""Tests of mmlearn.generate: prompts, the loss, cutouts, the loop, saving, and quality.
+"""Tests of mmlearn.vqgan_clip: prompts, the loss, cutouts, the loop, saving, and quality.
 
 The pretrained path (open_clip ViT + taming's f16 VQGAN, 256 px on a GPU) cannot run here;
 its code path is tested with small random-weight models of the same layouts, loaded
@@ -17,10 +17,10 @@ import torch
 import yaml
 from PIL import Image
 
-from mmlearn import generate, judge, shapes
+from mmlearn import judge, shapes, vqgan_clip
 from mmlearn.clip import load_clip
-from mmlearn.generate import WeightedPrompt, parse_prompts
 from mmlearn.vqgan import load_course_vqgan, load_taming_vqgan, vqgan_from_config
+from mmlearn.vqgan_clip import WeightedPrompt, parse_prompts
 
 # ------------------------------------------------------------------------------ prompts
 
@@ -51,15 +51,15 @@ def test_spherical_distance_is_half_the_squared_angle():
     a = torch.tensor([[1.0, 0.0]])
     for angle in (0.0, 0.3, math.pi / 2, 2.5, math.pi):
         b = torch.tensor([[math.cos(angle), math.sin(angle)]])
-        assert generate.spherical_distance(a, b).item() == pytest.approx(angle ** 2 / 2, abs=1e-5)
+        assert vqgan_clip.spherical_distance(a, b).item() == pytest.approx(angle ** 2 / 2, abs=1e-5)
 
 
 def test_negative_weights_push_away_and_weights_scale():
     torch.manual_seed(0)
     image = torch.randn(4, 8, requires_grad=True)
     target = torch.nn.functional.normalize(torch.randn(1, 8), dim=-1)
-    pull = generate.prompt_loss(image, target, torch.tensor([1.0]))
-    push = generate.prompt_loss(image, target, torch.tensor([-0.5]))
+    pull = vqgan_clip.prompt_loss(image, target, torch.tensor([1.0]))
+    push = vqgan_clip.prompt_loss(image, target, torch.tensor([-0.5]))
     assert push.item() == pytest.approx(-0.5 * pull.item())
     (grad_pull,) = torch.autograd.grad(pull, image)
     (grad_push,) = torch.autograd.grad(push, image)
@@ -69,15 +69,15 @@ def test_negative_weights_push_away_and_weights_scale():
 def test_cutouts_are_random_batched_and_differentiable():
     torch.manual_seed(0)
     image = torch.rand(1, 3, 40, 40, requires_grad=True)
-    views = generate.make_cutouts(image, 6, generate.cutout_transform(24, min_crop=0.5))
+    views = vqgan_clip.make_cutouts(image, 6, vqgan_clip.cutout_transform(24, min_crop=0.5))
     assert views.shape == (6, 3, 24, 24)
     assert not torch.allclose(views[0], views[1])
     views.sum().backward()
     assert image.grad.abs().sum() > 0
-    whole = generate.make_cutouts(image, 1, generate.cutout_transform(40, 1.0, augment=False))
+    whole = vqgan_clip.make_cutouts(image, 1, vqgan_clip.cutout_transform(40, 1.0, augment=False))
     assert torch.allclose(whole, image)  # no cutouts, no augmentation: the image itself
     with pytest.raises(ValueError, match="min_crop"):
-        generate.cutout_transform(24, min_crop=0)
+        vqgan_clip.cutout_transform(24, min_crop=0)
 
 
 # ------------------------------------------------------------------------------ the pretrained path
@@ -113,19 +113,19 @@ def test_pretrained_layouts_run_through_the_same_code_path(pretrained_layout):
     clip, vqgan = pretrained_layout
     assert vqgan.downsample_factor == 16 and clip.input_size == 48
     seen = []
-    result = generate.generate("a lighthouse:1 | blurry:-0.3", clip, vqgan, size=64, steps=4,
+    result = vqgan_clip.generate("a lighthouse:1 | blurry:-0.3", clip, vqgan, size=64, steps=4,
                                cutouts=3, lr=0.2, frame_every=2,
                                callback=lambda step, image, loss: seen.append(step))
     assert result.image.size == (64, 64) and len(result.frames) == 3 and seen == [0, 2, 4]
     assert len(result.losses) == 4 and all(math.isfinite(x) for x in result.losses)
-    start = generate.random_latent(vqgan, 64, seed=0)
+    start = vqgan_clip.random_latent(vqgan, 64, seed=0)
     assert result.latent.shape == start.shape == (1, 16, 4, 4)
     assert not torch.equal(result.latent, start)  # the gradient reached z
     low, high = vqgan.codebook.min(0).values, vqgan.codebook.max(0).values
     z = result.latent.permute(0, 2, 3, 1)
     assert (z >= low - 1e-6).all() and (z <= high + 1e-6).all()
     with pytest.raises(ValueError, match="multiple of 16"):
-        generate.generate("a lighthouse", clip, vqgan, size=40, steps=1)
+        vqgan_clip.generate("a lighthouse", clip, vqgan, size=40, steps=1)
 
 
 # ------------------------------------------------------------------------------ course models
@@ -139,32 +139,32 @@ def course():
 
 def test_same_seed_same_picture_and_init_image(course):
     clip, vqgan = course
-    first = generate.generate("a red star", clip, vqgan, steps=5)
-    again = generate.generate("a red star", clip, vqgan, steps=5)
-    other = generate.generate("a red star", clip, vqgan, steps=5, seed=1)
+    first = vqgan_clip.generate("a red star", clip, vqgan, steps=5)
+    again = vqgan_clip.generate("a red star", clip, vqgan, steps=5)
+    other = vqgan_clip.generate("a red star", clip, vqgan, steps=5, seed=1)
     assert np.array_equal(np.array(first.image), np.array(again.image))
     assert not np.array_equal(np.array(first.image), np.array(other.image))
     picture = shapes.draw("blue", "circle")
-    start = generate.generate("a red star", clip, vqgan, steps=0, init_image=picture)
-    assert judge.judge_images(start.image)[0].colour == "blue"  # steps=0: the init picture
+    start = vqgan_clip.generate("a red star", clip, vqgan, steps=0, init_image=picture)
+    assert judge.judge_images(start.image)[0].color == "blue"  # steps=0: the init picture
 
 
 def test_several_guides_add_their_losses_and_must_share_an_input_size(course,
                                                                       pretrained_layout):
     clip, vqgan = course
-    single = generate.generate("a red star", clip, vqgan, steps=3)
-    double = generate.generate("a red star", [clip, clip], vqgan, steps=3)
+    single = vqgan_clip.generate("a red star", clip, vqgan, steps=3)
+    double = vqgan_clip.generate("a red star", [clip, clip], vqgan, steps=3)
     assert double.losses[0] == pytest.approx(2 * single.losses[0], rel=1e-5)
     assert np.array_equal(np.array(double.image), np.array(
-        generate.generate("a red star", (clip, clip), vqgan, steps=3).image))
+        vqgan_clip.generate("a red star", (clip, clip), vqgan, steps=3).image))
     vit, _ = pretrained_layout  # 48 px input; the course CLIP takes 32 px
     with pytest.raises(ValueError, match="different input sizes"):
-        generate.as_guides([clip, vit])
+        vqgan_clip.as_guides([clip, vit])
     with pytest.raises(ValueError, match="at least one CLIP"):
-        generate.as_guides([])
+        vqgan_clip.as_guides([])
 
 
-def test_generated_pictures_have_the_prompted_colour_and_often_the_shape(course):
+def test_generated_pictures_have_the_prompted_color_and_often_the_shape(course):
     """Six prompts, one per colour and shape, guided by lesson 04's augmented-view CLIP and
     judged without CLIP (the other settings are the GenerationConfig defaults).
 
@@ -176,22 +176,22 @@ def test_generated_pictures_have_the_prompted_colour_and_often_the_shape(course)
     """
     _, vqgan = course
     guide = load_clip("course-augmented", verbose=False)
-    targets = [(colour, shapes.SHAPES[i]) for i, colour in enumerate(shapes.COLORS)]
-    pictures = [generate.generate(f"a {colour} {shape}", guide, vqgan).image
-                for colour, shape in targets]
+    targets = [(color, shapes.SHAPES[i]) for i, color in enumerate(shapes.COLORS)]
+    pictures = [vqgan_clip.generate(f"a {color} {shape}", guide, vqgan).image
+                for color, shape in targets]
     rates = judge.hit_rates(judge.judge_images(pictures), targets)
-    assert rates["colour"] >= 5 / 6, rates
+    assert rates["color"] >= 5 / 6, rates
     assert rates["shape"] >= 2 / 6, rates
 
 
 def test_png_and_gif_are_written_atomically(course, tmp_path):
     clip, vqgan = course
-    result = generate.generate("a green cross", clip, vqgan, steps=4, frame_every=1)
-    png = generate.save_png(result.image, tmp_path / "out.png", scale=4)
-    gif = generate.save_gif(result.frames, tmp_path / "run.gif", scale=2)
+    result = vqgan_clip.generate("a green cross", clip, vqgan, steps=4, frame_every=1)
+    png = vqgan_clip.save_png(result.image, tmp_path / "out.png", scale=4)
+    gif = vqgan_clip.save_gif(result.frames, tmp_path / "run.gif", scale=2)
     assert Image.open(png).size == (128, 128)
     with Image.open(gif) as animation:
         assert animation.n_frames == 5 and animation.size == (64, 64)
     assert sorted(os.listdir(tmp_path)) == ["out.png", "run.gif"]  # no temporary files left
     with pytest.raises(ValueError, match="PIL images"):
-        generate.save_gif([], tmp_path / "empty.gif")
+        vqgan_clip.save_gif([], tmp_path / "empty.gif")
