@@ -10,19 +10,20 @@ COURSE := $(PYTHON) scripts/course.py
 PY := .venv/bin/python
 DEV_PY := .venv-dev/bin/python
 
-.PHONY: lab test test-browser places setup setup-dev unit unit-fast notebooks platforms lint lock requirements student \
+.PHONY: lab test test-slow test-browser places setup setup-dev unit unit-fast notebooks platforms lint lock requirements student \
 	execute clean help
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (builds .venv the first time)"
 	@echo "make test       lint + unit tests + every notebook under nbval + platform check"
+	@echo "make test-slow  the slow unit tests (training runs, kernels, nbgrader); CI runs them too"
 	@echo "make unit-fast  the unit tests that take seconds, for quick work"
 	@echo "make places     Colab, an emulated GPU and Binder (2 GiB, 1 CPU) simulated; as root"
 	@echo "make student    student copies of the notebooks in build/student/"
 	@echo "make execute NB=notebooks/01_....ipynb   re-run a notebook and store its outputs"
 	@echo "make lock       re-resolve requirements-lock.txt (uv, every platform)"
 
-lab test test-browser places setup setup-dev unit notebooks platforms lint lock requirements:
+lab test test-slow test-browser places setup setup-dev unit notebooks platforms lint lock requirements:
 	$(COURSE) $@
 
 unit-fast:

@@ -190,7 +190,10 @@ def token_count(tokenizer, text: str, context_length: int) -> int:
     """
     if hasattr(tokenizer, "encode"):
         return len(tokenizer.encode(text)) + 2
-    return context_length + int(bool((tokenizer([text])[0] != 0).all()))
+    row = tokenizer([text])[0]
+    if len(row) < context_length:  # a tokenizer of its own, with shorter rows: nothing cut
+        return len(row)
+    return context_length + int(bool((row != 0).all()))
 
 
 def warn_if_cut(texts: Sequence[str], tokenizer, context_length: int, what: str) -> None:
@@ -350,6 +353,10 @@ def image_list(images, name: str = "images") -> None:
     if isinstance(images, str | Path):
         raise TypeError(f"{name} must be a list of PIL images; to use the file {images!r}, "
                         f"pass [open_image({str(images)!r})] (from mmlearn.images).")
+    if isinstance(images, np.ndarray):
+        raise TypeError(f"{name} must be a list of PIL images; got a NumPy array of shape "
+                        f"{images.shape}. Turn each uint8 H x W x 3 picture into one with "
+                        f"PIL.Image.fromarray(array).")
     if images is None or not hasattr(images, "__len__"):
         raise TypeError(f"{name} must be a list of PIL images (or a preprocessed tensor); "
                         f"got {describe(images)}.")

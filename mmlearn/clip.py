@@ -124,9 +124,18 @@ class LoadedClip:
             if batch.ndim != 4 or batch.shape[1] != 3:
                 raise ValueError(f"A tensor of images must be N x 3 x H x W (already "
                                  f"preprocessed); got shape {tuple(images.shape)}.")
+            side = self.input_size
+            if tuple(batch.shape[-2:]) != (side, side):
+                raise ValueError(f"A preprocessed tensor must be N x 3 x {side} x {side} for "
+                                 f"this model; got shape {tuple(images.shape)}. Pass PIL images "
+                                 f"(resized for you), or uint8 pictures through "
+                                 f"clip.to_model_input(images, clip.model).")
             checks.preprocessed(batch)
-            chunks = list(batch.split(batch_size))
+            # float16 or float64 pictures in the model's own float type: torch refuses a mix
+            weights_dtype = next(self.model.parameters()).dtype
+            chunks = list(batch.to(weights_dtype).split(batch_size))
         else:
+            checks.image_list(images, "images")  # not None, one picture alone, or a path
             images = list(images)
             for i, image in enumerate(images):
                 if not isinstance(image, Image.Image):
@@ -511,24 +520,41 @@ def _infer_architecture(shapes: dict[str, tuple[int, ...]], path: Path) -> str:
     first narrowed by the embedding and tower widths, then compared in full on the "meta"
     device, which builds the model's shapes without allocating its memory.
     """
-    model_configs.register()
-    matches = []
+    course = model_configs.register()  # the course's own, e.g. a copy of its weights file
+    matches = [name for name in course if _same_shapes(name, shapes)]
     for name in open_clip.list_models():
         config = open_clip.get_model_config(name)
-        if _plain_clip(config) and _widths_match(config, shapes):
-            config.pop("custom_text", None)
-            with torch.device("meta"):
-                candidate = open_clip.CLIP(**config)
-            if {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes:
-                matches.append(name)
+        if (name not in course and _plain_clip(config) and _widths_match(config, shapes)
+                and _same_shapes(name, shapes)):
+            matches.append(name)
     if not matches:
         raise ValueError(
             f"{path} does not match any open_clip architecture this function can recognise "
-            f"(standard CLIP configs). If it is CLIP weights, pass its architecture: "
-            f"load_clip({str(path)!r}, model='ViT-B-32') (see open_clip.list_models()).")
+            f"(the course's and the standard CLIP configs). If it is CLIP weights, pass the "
+            f"architecture it was trained with: load_clip({str(path)!r}, model='ARCH'), with "
+            f"ARCH one of open_clip.list_models().")
     # Configs differing only in activation (QuickGELU) have identical weights: prefer plain.
     matches.sort(key=lambda n: (open_clip.get_model_config(n).get("quick_gelu", False), len(n)))
     return matches[0]
+
+
+def _fitting_architecture(weights: Path) -> str | None:
+    """The architecture these weights fit exactly, or None: the only one worth naming in
+    advice (a guess such as "ViT-B-32" for other weights would send a learner astray)."""
+    try:
+        return _infer_architecture(_tensor_shapes(weights), weights)
+    except ValueError:
+        return None
+
+
+def _same_shapes(name: str, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """True if the open_clip config ``name`` has exactly these tensor names and shapes
+    (built on the "meta" device: shapes only, no memory)."""
+    config = open_clip.get_model_config(name)
+    config.pop("custom_text", None)
+    with torch.device("meta"):
+        candidate = open_clip.CLIP(**config)
+    return {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes
 
 
 def _plain_clip(config: dict) -> bool:
@@ -612,10 +638,12 @@ def _build(architecture: str, weights: Path, device: torch.device, *, name: str,
         if isinstance(error, RuntimeError) and "loading state_dict" not in str(error):
             raise
         first_lines = " ".join(str(error).split("\n")[:3])[:400]
-        raise ValueError(
-            f"{weights} does not fit the architecture {architecture} ({first_lines} ...). "
-            f"Pass the architecture the weights were trained with, load_clip(path, "
-            f"model='ARCH'), or leave model= out to let mmlearn infer it.") from None
+        fits = _fitting_architecture(weights)
+        advice = (f"They fit {fits!r}: leave model= out and mmlearn picks it." if fits else
+                  "Pass the architecture the weights were trained with, load_clip(path, "
+                  "model='ARCH').")
+        raise ValueError(f"{weights} does not fit the architecture {architecture} "
+                         f"({first_lines} ...). {advice}") from None
     model.eval().requires_grad_(False)
     return LoadedClip(model=model, preprocess=transform,
                       tokenizer=open_clip.get_tokenizer(architecture), name=name,

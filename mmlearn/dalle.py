@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from mmlearn import checks, shapes
 from mmlearn.checkpoints import load_checkpoint, shipped_path
 from mmlearn.config import model_device, one_cpu_thread, pick_device
+from mmlearn.images import Drawn, float_to_uint8
 
 COURSE_WEIGHTS = "dalle_shapeworld.safetensors"
 PAD, UNK = "<pad>", "<unk>"
@@ -93,7 +94,10 @@ class WordTokenizer:
         if not isinstance(text, str):
             raise TypeError(f"A prompt must be a string such as 'a big blue triangle'; got "
                             f"{checks.describe(text)}.")
-        return re.findall(r"[^\W\d_]+", checks.visible(text).lower())  # runs of letters
+        # Any whitespace (newline, tab) separates words first: visible() drops control
+        # characters, and "red\ncircle" would otherwise become the one word "redcircle".
+        spaced = "".join(" " if ch.isspace() else ch for ch in text)
+        return re.findall(r"[^\W\d_]+", checks.visible(spaced).lower())  # runs of letters
 
     def encode(self, text: str, warn: bool = True) -> list[int]:
         """One prompt -> ``length`` ids: words, unknown words as <unk>, <pad> to fill up."""
@@ -299,10 +303,30 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
     return logits.masked_fill(logits < kth_largest, float("-inf"))
 
 
+# Below this, logits / temperature overflows float32 to inf and softmax gives NaN; above
+# the upper one every token is about equally likely: noise, whatever the prompt.
+TEMPERATURE_RANGE = (1e-3, 100.0)
+
+
+def check_temperature(temperature: float) -> float:
+    """A temperature from 0.001 to 100 (NumPy's floats too).
+
+    Why: 1e-45 passes "above zero" but divides the logits into inf, and the draw then
+    fails inside torch.multinomial. For the most likely token every time, use top_k=1.
+    """
+    low, high = TEMPERATURE_RANGE
+    try:
+        return checks.number_in_range(temperature, "temperature", low, high, 0.7)
+    except ValueError:
+        raise ValueError(f"temperature must be a finite number from {low:g} to {high:g} (small "
+                         f"= safer, 1 = as trained), such as 0.7; got {temperature}. For the "
+                         f"most likely token every time, pass top_k=1.") from None
+
+
 def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int | None,
                 generator: torch.Generator | None) -> torch.Tensor:
     """One token per row of ``logits`` [B, V]: temperature, then top-k, then a random draw."""
-    checks.positive_number(temperature, "temperature (small = safer, 1 = as trained)", 0.7)
+    check_temperature(temperature)
     probabilities = top_k_filter(logits / temperature, top_k).softmax(dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
 
@@ -325,16 +349,6 @@ def sample_image_tokens(model: TinyDalle, text: torch.Tensor, temperature: float
         if i + 1 < model.config.image_length:
             hidden, caches = model.transform(model.embed_image(token[:, None], start=i), caches)
     return torch.stack(tokens, dim=1)
-
-
-@dataclass
-class Samples:
-    """Images drawn for one prompt; ``scores`` (CLIP similarity) once reranked, best first."""
-
-    prompt: str
-    images: torch.Tensor            # uint8 [N, 3, H, W]
-    tokens: torch.Tensor            # image tokens [N, side, side]
-    scores: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -362,13 +376,14 @@ def decode_tokens(vqgan, tokens: torch.Tensor, batch_size: int = 64) -> torch.Te
 
     side = math.isqrt(tokens[0].numel())
     grids = tokens.reshape(len(tokens), side, side).to(vqgan.codebook.device)
-    return torch.cat([(to_unit_range(vqgan.decode_indices(grid)) * 255).round().byte().cpu()
+    return torch.cat([float_to_uint8(to_unit_range(vqgan.decode_indices(grid)))
                       for grid in grids.split(batch_size)])
 
 
 @torch.no_grad()
 def sample(model: TinyDalle, vqgan, prompt: str, n: int = 8,
-             temperature: float = 0.7, top_k: int | None = 32, seed: int = 0) -> Samples:
+             temperature: float = 0.7, top_k: int | None = 32, seed: int = 0, *,
+             max_bytes: int | None = None) -> Drawn:
     """Draw ``n`` images for one prompt, all in one batch. Same seed, same images.
 
     The defaults (temperature 0.7, top-k 32) trade a little variety for cleaner shapes:
@@ -377,18 +392,20 @@ def sample(model: TinyDalle, vqgan, prompt: str, n: int = 8,
     Bad prompts: empty, or without a single word the model knows, raises ValueError; too
     long is cut (with a warning); unknown words become <unk>, which the model never saw
     in training, so a warning names them (with the nearest known word, if one is close).
+    A batch that would need more than 1 GiB is refused; ``max_bytes`` raises that limit.
     """
     if not isinstance(prompt, str):
         raise TypeError(f"sample draws one prompt, a string such as 'a big blue triangle'; "
                         f"got {checks.describe(prompt)}. For several prompts use "
                         f"sample_many(model, vqgan, [prompt, ...]).")
-    return sample_many(model, vqgan, [prompt], n, temperature, top_k, seed)[0]
+    return sample_many(model, vqgan, [prompt], n, temperature, top_k, seed,
+                       max_bytes=max_bytes)[0]
 
 
 @torch.no_grad()
 def sample_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
                   temperature: float = 0.7, top_k: int | None = 32,
-                  seed: int = 0) -> list[Samples]:
+                  seed: int = 0, *, max_bytes: int | None = None) -> list[Drawn]:
     """``n`` images for each of several prompts, sampled together in one batch.
 
     One batch of len(prompts) * n sequences is much faster than one call per prompt:
@@ -398,7 +415,9 @@ def sample_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
     if isinstance(prompts, str):
         raise ValueError("sample_many takes a list of prompts; for one, use sample().")
     _check_prompts(model.tokenizer, prompts)
-    _check_sampling(n, temperature, top_k, seed)
+    n, temperature, top_k, seed = _check_sampling(n, temperature, top_k, seed)
+    checks.memory_budget(sampling_bytes(model, len(prompts) * n),
+                         f"Sampling {len(prompts)} x {n} images at once", max_bytes)
     model.eval()
     device = model_device(model)
     text = model.tokenizer(list(prompts)).to(device).repeat_interleave(n, dim=0)
@@ -408,7 +427,7 @@ def sample_many(model: TinyDalle, vqgan, prompts: list[str], n: int = 8,
         images = decode_tokens(vqgan, tokens)
     side = math.isqrt(model.config.image_length)
     grids = tokens.view(-1, side, side).cpu()
-    return [Samples(prompt, images[k * n:(k + 1) * n], grids[k * n:(k + 1) * n])
+    return [Drawn(prompt, images[k * n:(k + 1) * n], tokens=grids[k * n:(k + 1) * n])
             for k, prompt in enumerate(prompts)]
 
 
@@ -439,14 +458,25 @@ def _check_prompts(tokenizer: WordTokenizer, prompts: list[str]) -> None:
                         f"the picture cannot show it (and may come out odd).")
 
 
-def _check_sampling(n: int, temperature: float, top_k: int | None, seed: int) -> None:
-    """Sampling settings checked: ``n`` a whole number >= 1, ``temperature`` finite and > 0
-    (NaN, inf or 0 would give noise or a division by zero), ``top_k`` None or a whole
-    number >= 1, ``seed`` a whole number."""
-    checks.integer(n, "n (images per prompt)", minimum=1)
-    checks.positive_number(temperature, "temperature (small = safer, 1 = as trained)", 0.7)
-    checks.optional_integer(top_k, "top_k", minimum=1)
-    checks.integer(seed, "seed")
+def _check_sampling(n: int, temperature: float, top_k: int | None, seed: int) -> tuple:
+    """Sampling settings checked and returned as plain Python numbers (torch's generator
+    refuses NumPy's): ``n`` a whole number >= 1, ``temperature`` within TEMPERATURE_RANGE,
+    ``top_k`` None or a whole number >= 1, ``seed`` a seed (``checks.seed``)."""
+    return (checks.integer(n, "n (images per prompt)", minimum=1), check_temperature(temperature),
+            checks.optional_integer(top_k, "top_k", minimum=1), checks.seed(seed))
+
+
+def sampling_bytes(model: TinyDalle, sequences: int) -> int:
+    """About how many bytes drawing ``sequences`` pictures at once takes: each sequence
+    keeps every block's keys and values (the cache, float32) and its decoded picture.
+
+    Why: ``n=10**7`` would ask for terabytes and take the kernel down mid-way; this is
+    known before the first token is drawn.
+    """
+    config = model.config
+    cache = config.layers * 2 * config.sequence_length * config.width * 4
+    picture = 3 * 32 * 32 + config.image_length * 8  # uint8 pixels and int64 tokens
+    return sequences * (cache + picture)
 
 
 @torch.no_grad()
@@ -458,7 +488,7 @@ def clip_scores(clip, prompt: str, images: torch.Tensor) -> torch.Tensor:
     return image_vectors @ clip.encode_texts([prompt])[0]
 
 
-def rerank(clip, generation: Samples, keep: int | None = None) -> Samples:
+def rerank(clip, generation: Drawn, keep: int | None = None) -> Drawn:
     """Best-of-N: sort the images by CLIP's similarity to the prompt and keep the best.
 
     The transformer proposes, CLIP judges. DALL-E 1 drew 512 samples per caption and
@@ -467,8 +497,8 @@ def rerank(clip, generation: Samples, keep: int | None = None) -> Samples:
     checks.optional_integer(keep, "keep", minimum=1)
     scores = clip_scores(clip, generation.prompt, generation.images)
     order = scores.argsort(descending=True)[:keep]
-    return Samples(generation.prompt, generation.images[order], generation.tokens[order],
-                      scores[order])
+    return Drawn(generation.prompt, generation.images[order], tokens=generation.tokens[order],
+                 scores=scores[order])
 
 
 # ---------------------------------------------------------------------------- loading
@@ -501,7 +531,3 @@ def new_dalle(seed: int = 0, **sizes) -> TinyDalle:
     torch.manual_seed(seed)
     words = shapeworld_words()
     return TinyDalle(DalleConfig(**sizes), words)
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -375,7 +375,3 @@ def sample(model: TinyUNet, cond: torch.Tensor | None, shape: tuple[int, ...],
         if frames is not None:
             frames.append(x.clone())
     return x
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

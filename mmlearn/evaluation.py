@@ -21,23 +21,35 @@ def color_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str
 
 
 def judged_row(prompt: str, verdicts: list) -> dict:
-    """One prompt's row: the share of pictures whose judged colour / shape is the asked one."""
+    """One prompt's row: ``judge.hit_rates`` of its pictures against the asked colour and
+    shape, and whether that combination was seen in training."""
+    from mmlearn.judge import hit_rates
+
     claim = shapes.parse_caption(prompt)[0]
-    return {"prompt": prompt,
-            "seen": (claim["color"], claim["shape"]) not in shapes.HELD_OUT,
-            "color": sum(v.color == claim["color"] for v in verdicts) / len(verdicts),
-            "shape": sum(v.shape == claim["shape"] for v in verdicts) / len(verdicts)}
+    asked = (claim["color"], claim["shape"])
+    return {"prompt": prompt, "seen": asked not in shapes.HELD_OUT,
+            **hit_rates(verdicts, [asked] * len(verdicts))}
 
 
 def averages(rows: list[dict], prefix: str = "") -> dict:
-    """Mean colour and shape rates over all, seen and unseen rows (keys ``prefix + group``)."""
+    """Hit rates over all, seen and unseen rows (keys ``prefix + group``), each row weighed by
+    its number of pictures ``n``: the same figures as ``judge.hit_rates`` on all the
+    pictures of the group at once."""
     report = {}
     for group, wanted in (("all", (True, False)), ("seen", (True,)), ("unseen", (False,))):
         chosen = [r for r in rows if r["seen"] in wanted]
         if chosen:
-            report[prefix + group] = {key: sum(r[key] for r in chosen) / len(chosen)
-                                      for key in ("color", "shape")}
+            n = sum(r["n"] for r in chosen)
+            report[prefix + group] = {**{key: sum(r[key] * r["n"] for r in chosen) / n
+                                         for key in ("color", "shape", "both")}, "n": n}
     return report
+
+
+def rates_table(report: dict, prefix: str = "") -> dict:
+    """``{"all"|"seen"|"unseen": {"color", "shape"}}``, rounded to 4 places: the columns of the
+    course's table of generators, from any report of ``averages``."""
+    return {group: {key: round(report[prefix + group][key], 4) for key in ("color", "shape")}
+            for group in ("all", "seen", "unseen")}
 
 
 def dalle_hit_rates(model, vqgan, clip, prompts: list[str] | None = None,

@@ -22,6 +22,7 @@ them wrong for our purpose:
 
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,23 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 class BadImageError(ValueError):
     """A file that cannot be read as an image (not an image, truncated, empty)."""
+
+
+@dataclass
+class Drawn:
+    """The pictures a generator drew for one prompt: what the tiny DALL-E and unCLIP return.
+
+    ``images`` are uint8 [N, 3, H, W], the form the judge and ``image_grid`` read. The rest
+    says how they were made, where the generator has it: DALL-E's sampled image ``tokens``
+    [N, side, side] and, once reranked, CLIP's ``scores`` (best first); unCLIP's image
+    ``embedding`` [D], the one its decoder was given.
+    """
+
+    prompt: str
+    images: "torch.Tensor"  # noqa: F821 (torch is imported where the tensors are made)
+    tokens: "torch.Tensor | None" = None  # noqa: F821
+    scores: "torch.Tensor | None" = None  # noqa: F821
+    embedding: "torch.Tensor | None" = None  # noqa: F821
 
 
 def open_image(path: str | Path) -> Image.Image:
@@ -72,6 +90,11 @@ def _upright(image: Image.Image) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """A new 8-bit RGB copy of ``image``, whatever its mode (see the module docstring)."""
+    if not isinstance(image, Image.Image):
+        from mmlearn.checks import describe
+        raise TypeError(f"image must be a PIL image; got {describe(image)}. Open a file with "
+                        f"open_image(path); for an array of pixels (uint8, H x W x 3) use "
+                        f"PIL.Image.fromarray(array).")
     if image.mode == "La":  # premultiplied grey + alpha: Pillow converts it via LA only
         image = image.convert("LA")
     if image.mode in ALPHA_MODES or "transparency" in image.info:
@@ -87,6 +110,17 @@ def to_uint8_tensor(image: Image.Image):
     import torch
 
     return torch.from_numpy(np.asarray(to_rgb(image)).copy()).permute(2, 0, 1)
+
+
+def float_to_uint8(pictures):
+    """Float pictures in [0, 1] (any shape, any device) as uint8 0..255 on the CPU.
+
+    The one way every module and lesson turns a decoder's output into pixels that PIL,
+    matplotlib and the judge read. It clamps first, because a decoder strays a little
+    outside [0, 1], and rounds, because a plain cast would floor every value and darken
+    the picture by half a level on average.
+    """
+    return (pictures.detach().clamp(0, 1) * 255).round().byte().cpu()
 
 
 def _on_white(rgba: Image.Image) -> Image.Image:

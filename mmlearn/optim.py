@@ -22,6 +22,11 @@ def warmup_cosine(step: int, steps: int, peak: float, warmup: int, floor: float 
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def parameter_count(model: torch.nn.Module) -> int:
+    """How many numbers ``model`` learns: the size every lesson quotes for a model."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Give every parameter group of ``optimizer`` the learning rate ``lr``."""
     for group in optimizer.param_groups:

@@ -126,6 +126,11 @@ class ImageIndex:
         images, or a dataset (``len`` + ``[i]`` giving an image, ``(image,
         caption, ...)`` or ``{"image": ..., "caption": ...}``, like ShapeWorld).
         """
+        if isinstance(source, np.ndarray | torch.Tensor):
+            raise TypeError(f"Cannot index a {type(source).__name__} of shape "
+                            f"{tuple(source.shape)}: pass a folder, a list of PIL images or "
+                            f"paths, or a dataset. (Embeddings you computed go in with "
+                            f"index.add_vectors(vectors).)")
         if isinstance(source, str | Path):
             _check_exists(source)
             paths = list_image_files(source) if Path(source).is_dir() else [source]
@@ -234,6 +239,12 @@ class ImageIndex:
     def embed_queries(self, queries, batch_size: int = 256) -> torch.Tensor:
         """Unit vectors [Q, D] for texts, PIL images or vectors (one or a list of them)."""
         if isinstance(queries, torch.Tensor | np.ndarray):
+            if queries.ndim not in (1, 2) or queries.dtype in (np.complex64, np.complex128,
+                                                               torch.complex64, torch.bool):
+                raise ValueError(f"A query vector must be one real vector [D] or a batch "
+                                 f"[Q, D]; got a {queries.dtype} of shape "
+                                 f"{tuple(queries.shape)}. To search with a picture, pass a "
+                                 f"PIL image (PIL.Image.fromarray(pixels)).")
             vectors = torch.as_tensor(queries).float()
             vectors = vectors.unsqueeze(0) if vectors.ndim == 1 else vectors
             return torch.nn.functional.normalize(vectors, dim=1)

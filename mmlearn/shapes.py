@@ -389,7 +389,10 @@ class ShapeWorld(torch.utils.data.Dataset):
 
     def show(self, n: int = 8, columns: int = 4):
         """A matplotlib figure of the first ``n`` images with their captions as titles."""
-        return show_images(self.images[:n], self.captions[:n], columns=columns)
+        from mmlearn.viz import image_grid  # matplotlib only when a figure is asked for
+
+        return image_grid(self.images[:n], self.captions[:n], columns=columns, size=2.6,
+                          fontsize=8)
 
 
 _ANY, _EMPTY = -1, -2  # codes: "caption does not say", "no object in this slot"
@@ -424,24 +427,6 @@ def image_grid(images: torch.Tensor, columns: int = 8, scale: int = 3,
         row, col = divmod(i, columns)
         sheet.paste(tile, (gap + col * (w * scale + gap), gap + row * (h * scale + gap)))
     return sheet
-
-
-def show_images(images: torch.Tensor, titles: list[str] | None = None, columns: int = 4):
-    """A matplotlib figure of uint8 images (N x 3 x H x W) with optional titles."""
-    import matplotlib.pyplot as plt
-
-    n = len(images)
-    columns = max(1, min(columns, n))
-    rows = (n + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, ax in enumerate(axes.flat[:n]):
-        ax.imshow(images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=8, wrap=True)
-    fig.tight_layout()
-    return fig
 
 
 def images_per_second(n: int = 2000, resolution: int = 32, max_objects: int = 1) -> float:

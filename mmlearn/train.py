@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from mmlearn import losses, shapes, zeroshot
 from mmlearn.clip import to_model_input
 from mmlearn.config import seed_everything
+from mmlearn.images import float_to_uint8
 from mmlearn.model_configs import COURSE_CLIP, register
 from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
 
@@ -134,7 +135,7 @@ def augment_views(images: torch.Tensor) -> torch.Tensor:
         v2.GaussianNoise(sigma=0.03, clip=True),
     ])
     views = torch.stack([view(image) for image in images.float() / 255])
-    return (views * 255).round().byte()
+    return float_to_uint8(views)
 
 
 def batch_loss(model, data, batch: torch.Tensor, tokens: torch.Tensor,

@@ -35,7 +35,6 @@ combinations; 8 samples of one prompt in 0.24-0.33 s on one CPU thread (three ru
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -45,6 +44,8 @@ import torch.nn.functional as F
 from mmlearn import checks, diffusion
 from mmlearn.checkpoints import half_precision, load_checkpoint, shipped_path
 from mmlearn.config import model_device
+from mmlearn.images import Drawn, float_to_uint8
+from mmlearn.optim import set_learning_rate, warmup_cosine
 
 DECODER_WEIGHTS = "unclip_decoder.safetensors"
 PRIOR_WEIGHTS = "unclip_prior.safetensors"
@@ -80,7 +81,7 @@ def decode_latents(vqgan, latents: torch.Tensor) -> torch.Tensor:
     from mmlearn.vqgan import to_unit_range
 
     codes = vqgan.nearest_codes(latents.to(vqgan.codebook.device))
-    return (to_unit_range(vqgan.decode_indices(codes)) * 255).round().byte().cpu()
+    return float_to_uint8(to_unit_range(vqgan.decode_indices(codes)))
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, weights) -> torch.Tensor:
@@ -133,8 +134,7 @@ def train_prior(prior: PriorMLP, text: torch.Tensor, image: torch.Tensor, steps:
     prior.train()
     for step in range(steps):
         batch = torch.randint(len(text), (batch_size,), generator=generator)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        set_learning_rate(optimizer, warmup_cosine(step, steps, lr, warmup=0))
         loss = prior_loss(prior, text[batch], image[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -203,7 +203,8 @@ def train_decoder(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.T
                   lr: float = 3e-3, warmup: int = 100, ema_decay: float = 0.995, seed: int = 0,
                   log_every: int = 0,
                   seconds: float | None = None) -> tuple[diffusion.TinyUNet, list]:
-    """AdamW with warm-up and cosine decay; returns (an EMA copy of the weights, losses).
+    """AdamW with the course's warm-up and cosine decay (``mmlearn.optim``, down to 5 % of
+    ``lr``); returns (an EMA copy of the weights, losses).
 
     The exponential moving average of the weights samples much better than the last
     weights after a short training (it smooths the noise of the last steps). ``seconds``
@@ -220,9 +221,7 @@ def train_decoder(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.T
     unet.train()
     for step in range(steps):
         batch = torch.randint(len(latents), (batch_size,), generator=generator)
-        warm = min(1.0, (step + 1) / warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        set_learning_rate(optimizer, warmup_cosine(step, steps, lr, warmup, floor=0.05))
         loss = decoder_loss(unet, latents[batch], cond[batch], config, schedule, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -243,15 +242,6 @@ def train_decoder(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.T
 
 
 # ---------------------------------------------------------------------------- the whole path
-
-
-@dataclass
-class Drawn:
-    """Pictures drawn for one prompt (or one source picture), with the embedding used."""
-
-    prompt: str
-    images: torch.Tensor       # uint8 [N, 3, 32, 32]
-    embedding: torch.Tensor    # [D] the image embedding the decoder was given
 
 
 class UnCLIP:
@@ -350,7 +340,7 @@ class UnCLIP:
         for first in range(0, len(prompts), batch_prompts):
             chunk = embeddings[first:first + batch_prompts]
             images = self.decode(chunk, n, scale, steps, sampler, seed).split(int(n))
-            drawn += [Drawn(p, im, e) for p, im, e in
+            drawn += [Drawn(p, im, embedding=e) for p, im, e in
                       zip(prompts[first:first + batch_prompts], images, chunk)]
         return drawn
 
@@ -365,7 +355,7 @@ class UnCLIP:
         self._settings(n, scale, steps, seed)
         embedding = image_embeddings(self.clip, image[None])[0]
         return Drawn("variation", self.decode(embedding[None], n, scale, steps, seed=seed),
-                     embedding)
+                     embedding=embedding)
 
     def interpolate(self, a, b, k: int = 6, scale: float = 3.0,
                     steps: int = 25, seed: int = 0) -> torch.Tensor:

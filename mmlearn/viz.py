@@ -1,9 +1,13 @@
-"""Pictures for the lessons: matrices, curves, bars, and the diagrams the course draws.
+"""Plots of data for the lessons: matrices, curves, bars, picture grids, search results.
+
+The rule between the course's two drawing modules: ``viz`` plots data that a lesson
+computed (a similarity matrix, a loss curve, pictures a model drew); ``mmlearn.diagrams``
+draws how a model works, from boxes and arrows. Pictures in a grid are always
+``viz.image_grid``.
 
 Every function returns a matplotlib Figure (Jupyter shows it; a script can
 ``fig.savefig``) and takes plain tensors, arrays and lists, so a learner can call
-it on anything they compute. The diagrams are drawn here, from boxes and arrows,
-not copied from papers.
+it on anything they compute. ``viz`` imports nothing else from mmlearn.
 """
 
 import textwrap
@@ -12,7 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 
 
 def _numpy(x) -> np.ndarray:
@@ -119,9 +123,7 @@ def search_results(index, hits, queries=None, size: float = 2.0, width: int = 24
     ``queries`` (texts or PIL images) to show each one in a first column. Captions wrap
     between words, so "a small green triangle" is never cut to "a small green tri".
     """
-    from mmlearn.search import Hit  # the search module itself draws nothing
-
-    rows = [hits] if hits and isinstance(hits[0], Hit) else hits
+    rows = [hits] if hits and not isinstance(hits[0], (list, tuple)) else hits  # one query
     if not rows or not all(rows):
         raise ValueError("Nothing to show: pass the hits returned by index.search(...).")
     first = 0 if queries is None else 1
@@ -155,42 +157,58 @@ def _tile(ax, image, title: str) -> None:
     ax.set_title(title, fontsize=8)
 
 
-def _box(ax, x, y, w, h, text, color):
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", fc=color, ec="black"))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+def image_grid(images, titles=None, columns: int = 8, size: float = 1.35, title: str = "",
+               fontsize: float = 7.5):
+    """uint8 pictures [N, 3, H, W] in a grid of ``size``-inch tiles, each with an optional title.
+
+    The one picture grid of the lessons (ShapeWorld's ``show``, the generators' samples).
+    Pixels stay sharp (no smoothing), so a 32 px picture shows its real pixels.
+    """
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = (n + columns - 1) // columns
+    title_lines = max((t.count("\n") + 1 for t in titles), default=1) if titles else 1
+    fig, axes = plt.subplots(rows, columns, squeeze=False,
+                             figsize=(size * columns, (size + 0.2 + 0.15 * title_lines) * rows))
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, ax in enumerate(axes.flat[:n]):
+        ax.imshow(_numpy(images[i]).transpose(1, 2, 0).astype(np.uint8), interpolation="nearest")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=fontsize, wrap=True)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
-def _arrow(ax, start, end):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="black"))
+def causal_mask(mask, title: str = "causal mask"):
+    """A causal mask [n, n] as a picture: row i is a position, dark cells the positions j it
+    may attend to. Ticks are whole positions (0, 1, 2, ...): there is nothing in between."""
+    fig, ax = plt.subplots(figsize=(3.4, 3.4))
+    ax.imshow(np.asarray(mask, dtype=float), cmap="Blues", vmin=0, vmax=1)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(title=title, xlabel="attends to position j", ylabel="position i")
+    fig.tight_layout()
+    return fig
 
 
-def clip_architecture(n: int = 4):
-    """CLIP in one picture: two encoders, N image and N text vectors, the N x N matrix."""
-    fig, ax = plt.subplots(figsize=(10, 5))
-    ax.set(xlim=(0, 10), ylim=(0, 6.2))
-    ax.axis("off")
-    _box(ax, 0.1, 4.9, 1.6, 0.9, f"{n} captions\n\"a red circle\"…", "#d4e8d4")
-    _box(ax, 0.1, 0.9, 1.6, 0.9, f"{n} images", "#fde2c8")
-    _box(ax, 2.3, 4.9, 1.6, 0.9, "text\nencoder", "#a8d5a8")
-    _box(ax, 2.3, 0.9, 1.6, 0.9, "image\nencoder", "#f7c59f")
-    _arrow(ax, (1.75, 5.35), (2.28, 5.35))
-    _arrow(ax, (1.75, 1.35), (2.28, 1.35))
-    cell = 0.55
-    left, top = 6.0, 4.2
-    for k in range(n):  # image vectors down the side, text vectors along the top
-        _box(ax, 4.9, top - (k + 1) * cell + 0.05, 0.8, cell - 0.1, f"I{k + 1}", "#f7c59f")
-        _box(ax, left + k * cell + 0.03, top + 0.15, cell - 0.06, 0.55, f"T{k + 1}", "#a8d5a8")
-        for j in range(n):
-            diagonal = j == k
-            ax.add_patch(plt.Rectangle((left + j * cell, top - (k + 1) * cell), cell, cell,
-                                       fc="#4c72b0" if diagonal else "#e8e8f0", ec="white"))
-            ax.text(left + (j + 0.5) * cell, top - (k + 0.5) * cell, f"I{k + 1}·T{j + 1}",
-                    ha="center", va="center", fontsize=6,
-                    color="white" if diagonal else "black")
-    _arrow(ax, (3.95, 5.35), (left - 0.05, top + 0.45))
-    _arrow(ax, (3.95, 1.35), (5.3, top - n * cell - 0.02))
-    ax.text(left + n * cell / 2, top - n * cell - 0.45,
-            "cosine similarities × learned scale\nmatching pairs (diagonal) pushed up,\n"
-            f"the other {n * n - n} pushed down", ha="center", va="top", fontsize=9)
+def token_grid(image, tokens, decoded):
+    """An image, its 8x8 grid of VQGAN token ids, and what the decoder makes of those ids."""
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(10, 3.4),
+                                              gridspec_kw={"width_ratios": [1, 1.3, 1]})
+    left.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+    left.set_title("image (32×32 px)", fontsize=9)
+    grid = tokens.numpy()
+    middle.imshow(grid, cmap="tab20", interpolation="nearest")
+    for (r, c), value in np.ndenumerate(grid):
+        middle.text(c, r, str(value), ha="center", va="center", fontsize=6.5)
+    middle.set_title("64 tokens: codebook ids 0–255", fontsize=9)
+    right.imshow(decoded.permute(1, 2, 0).numpy(), interpolation="nearest")
+    right.set_title("decoded from the ids", fontsize=9)
+    for ax in (left, middle, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig

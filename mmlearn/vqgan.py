@@ -35,6 +35,7 @@ from taming.modules.vqvae.quantize import VectorQuantizer
 
 from mmlearn.checkpoints import load_checkpoint, load_tensors, shipped_path
 from mmlearn.config import pick_device
+from mmlearn.images import float_to_uint8
 from mmlearn.shapes import BACKGROUND_LEVELS, COLORS, image_grid
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -404,5 +405,5 @@ def codebook_grid_image(patches: torch.Tensor, columns: int = 16, scale: int = 4
     """
     if order is not None:
         patches = patches[order]
-    return image_grid((patches.clamp(0, 1) * 255).round().byte(), columns=columns,
+    return image_grid(float_to_uint8(patches), columns=columns,
                       scale=scale, gap=1)

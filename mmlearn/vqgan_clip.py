@@ -15,10 +15,11 @@ Why cutouts: one image scored once lets the optimiser find a few pixels that foo
 (an adversarial pattern). Averaging the score over many random crops, flips and small
 rotations rewards only what CLIP recognises from every view: the object itself.
 
-Augmentations used (torchvision.transforms.v2, one random draw per cutout):
-``RandomResizedCrop`` (square crop, side ``min_crop``..1 of the image, resized to CLIP's
-input), ``RandomHorizontalFlip``, ``RandomAffine`` (+-10 degrees, 5 % shift) and
-``GaussianNoise`` (sigma 0.02). No colour jitter: colour is what the prompts ask for.
+Augmentations used (``RandomViews``, one random draw per cutout, all cutouts in one call):
+a square crop (side ``min_crop``..1 of the image, as torchvision's ``RandomResizedCrop``
+draws it) resized to CLIP's input, a horizontal flip half of the time, +-10 degrees of
+rotation, a 5 % shift and Gaussian noise (sigma 0.02). No colour jitter: colour is what the
+prompts ask for.
 
 Prompts are written ``"a red circle:1 | blue:-0.5"``: ``text:weight`` parts joined by
 ``|``; a negative weight pushes the image away from that text. Weights lie within
@@ -53,14 +54,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2 as v2
 from PIL import Image
 from tqdm.auto import tqdm
 
 from mmlearn import checks
 from mmlearn.config import seed_everything
 from mmlearn.files import atomic_write_bytes
-from mmlearn.images import to_uint8_tensor
+from mmlearn.images import float_to_uint8, to_uint8_tensor
 from mmlearn.vqgan import VQGAN, to_unit_range, to_vqgan_range
 
 # ------------------------------------------------------------------------------ prompts
@@ -213,8 +213,11 @@ def latent_from_image(vqgan: VQGAN, image: Image.Image | torch.Tensor, size: int
     """
     if isinstance(image, Image.Image):
         image = to_uint8_tensor(image)
-    if not (isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3):
-        raise ValueError("An init image must be a PIL image or a uint8 tensor [3, H, W].")
+    if not (isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3
+            and image.shape[0] == 3 and image.shape[1] and image.shape[2]):
+        shape = f" of shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else ""
+        raise ValueError(f"An init image must be a PIL image or a uint8 tensor [3, H, W]; got "
+                         f"{checks.describe(image)}{shape}.")
     pixels = F.interpolate(image[None].float() / 255, size=(size, size), mode="bilinear",
                            antialias=True, align_corners=False).clamp(0, 1)
     latent_side(vqgan, size)  # checks the size
@@ -224,7 +227,8 @@ def latent_from_image(vqgan: VQGAN, image: Image.Image | torch.Tensor, size: int
 def latent_side(vqgan: VQGAN, size: int) -> int:
     """Tokens per side for a ``size`` px image; ``size`` must be a multiple of the factor."""
     factor = vqgan.downsample_factor
-    if not isinstance(size, int) or size < factor or size % factor:
+    size = checks.integer(size, "size")  # NumPy's integers too
+    if size < factor or size % factor:
         raise ValueError(f"size must be a positive multiple of {factor} px for this VQGAN "
                          f"(each token covers {factor}x{factor} pixels); got {size!r}.")
     return size // factor
@@ -245,7 +249,7 @@ def clamp_to_codebook(z: torch.Tensor, vqgan: VQGAN) -> None:
 # ------------------------------------------------------------------------------ cutouts
 
 
-def cutout_transform(cut_size: int, min_crop: float = 0.6, augment: bool = True) -> v2.Compose:
+def cutout_transform(cut_size: int, min_crop: float = 0.6, augment: bool = True) -> "RandomViews":
     """The random view of the image CLIP scores: a square crop, resized, maybe augmented.
 
     ``min_crop`` is the smallest crop side as a fraction of the image side (1.0: always
@@ -253,24 +257,59 @@ def cutout_transform(cut_size: int, min_crop: float = 0.6, augment: bool = True)
     """
     if not 0 < min_crop <= 1:
         raise ValueError(f"min_crop is a fraction of the image side in (0, 1]; got {min_crop}.")
-    steps = [v2.RandomResizedCrop(cut_size, scale=(min_crop ** 2, 1.0), ratio=(1.0, 1.0),
-                                  antialias=True)]
-    if augment:
-        steps += [v2.RandomHorizontalFlip(),
-                  v2.RandomAffine(degrees=10, translate=(0.05, 0.05)),
-                  v2.GaussianNoise(sigma=0.02, clip=False)]
-    return v2.Compose(steps)
+    return RandomViews(cut_size, min_crop, augment)
+
+
+class RandomViews:
+    """What ``cutout_transform`` returns: a random view of every picture in a batch, all at once.
+
+    Each view is a square crop (side ``min_crop``..1 of the picture, area drawn uniformly,
+    as torchvision's ``RandomResizedCrop`` draws it) resized to ``cut_size``; with
+    ``augment``, also flipped half of the time, turned by up to 10 degrees, shifted by up to
+    5 % and noised (sigma 0.02). Crop, resize, flip, turn and shift are one affine map of
+    the output grid onto the picture, so one ``grid_sample`` call makes all the views (one
+    call per view, as torchvision's transforms need, made the cutouts a quarter of a
+    generation step). Bilinear and differentiable: the gradient reaches the pixels.
+    """
+
+    def __init__(self, cut_size: int, min_crop: float = 0.6, augment: bool = True):
+        self.cut_size, self.min_crop, self.augment = cut_size, min_crop, augment
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] -> [N, 3, cut_size, cut_size]: each picture its own random view."""
+        n = len(images)
+        # Coordinates run from -1 to 1 across a picture. A view's point p shows the picture at
+        # centre + maps @ (p - shift): maps scales (the crop), mirrors and turns.
+        side = torch.empty(n).uniform_(self.min_crop ** 2, 1.0).sqrt()  # crop side, 1 = all
+        centre = (torch.rand(n, 2) * 2 - 1) * (1 - side)[:, None]       # the crop stays inside
+        maps = torch.diag_embed(side[:, None].expand(n, 2))
+        shift = torch.zeros(n, 2)
+        if self.augment:
+            mirror = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+            angle = torch.empty(n).uniform_(-10, 10) * math.pi / 180
+            shift = torch.empty(n, 2).uniform_(-0.05, 0.05) * 2          # 5 % of the side
+            cos, sin = angle.cos(), angle.sin()
+            turn_back = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)
+            maps = maps @ torch.diag_embed(torch.stack([mirror, torch.ones(n)], -1)) @ turn_back
+        offset = centre - (maps @ shift[:, :, None])[..., 0]
+        theta = torch.cat([maps, offset[:, :, None]], dim=2).to(images.device, images.dtype)
+        grid = F.affine_grid(theta, [n, 3, self.cut_size, self.cut_size], align_corners=False)
+        views = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                              align_corners=False)  # turned corners repeat the edge
+        if self.augment:
+            views = views + 0.02 * torch.randn_like(views)
+        return views
 
 
 def make_cutouts(images: torch.Tensor, n: int, transform: Callable) -> torch.Tensor:
     """``n`` random views of one image [1, 3, H, W] in [0, 1], batched: [n, 3, c, c].
 
-    v2 transforms draw one set of random parameters per call, so each cutout gets its
-    own call; the results are stacked into one batch for a single CLIP forward pass.
+    The image is repeated ``n`` times (a view, no copy) and ``transform`` gives each copy
+    its own random view, so all of them go through CLIP in one forward pass.
     """
     if n < 1:
         raise ValueError(f"cutouts must be at least 1; got {n}.")
-    return torch.cat([transform(images) for _ in range(n)])
+    return transform(images.expand(n, -1, -1, -1))
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -288,6 +327,7 @@ class GenerationConfig:
     augment: bool = True       # flips, small rotations and shifts, noise on every cutout
     seed: int = 0
     frame_every: int = 10      # keep a frame (and call the callback) every N steps
+    max_bytes: int | None = None  # memory a step may take (None: 1 GiB on a CPU, see below)
 
 
 # For a pretrained CLIP (e.g. ViT-B-32) and taming's vqgan_imagenet_f16_16384 on a GPU.
@@ -313,8 +353,7 @@ def decode_latent(vqgan: VQGAN, z: torch.Tensor) -> torch.Tensor:
 
 def to_pil(images: torch.Tensor) -> Image.Image:
     """The first image of a [B, 3, H, W] batch in [0, 1] as a PIL image."""
-    pixels = (images[0].detach().clamp(0, 1) * 255).round().byte()
-    return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy())
+    return Image.fromarray(float_to_uint8(images[0]).permute(1, 2, 0).numpy())
 
 
 def as_guides(clip) -> list:
@@ -371,6 +410,7 @@ def generate(prompts: str | Sequence[WeightedPrompt], clip, vqgan: VQGAN,
     seed_everything(config.seed)  # the cutouts draw from torch's global generator
     start = time.perf_counter()
     guides = as_guides(clip)
+    _check_memory(config, guides, vqgan)
     targets = [prompt_targets(guide, prompts, image_prompts) for guide in guides]
     z = (random_latent(vqgan, config.size, config.seed) if init_image is None
          else latent_from_image(vqgan, init_image, config.size)).detach().requires_grad_(True)
@@ -405,9 +445,67 @@ def _checked_config(config: GenerationConfig | None, overrides: dict) -> Generat
     checks.integer(config.steps, "steps", minimum=0)
     checks.integer(config.frame_every, "frame_every", minimum=1)
     checks.integer(config.cutouts, "cutouts", minimum=1)
-    checks.integer(config.seed, "seed")
+    checks.seed(config.seed)
+    checks.integer(config.size, "size", minimum=1)
     checks.positive_number(config.lr, "lr", 0.1)
+    checks.number_in_range(config.min_crop, "min_crop", 0.01, 1.0, 0.6)
+    checks.flag(config.augment, "augment")
+    checks.optional_integer(config.max_bytes, "max_bytes", minimum=1)
     return config
+
+
+def layer_output_bytes(forward: Callable, module: torch.nn.Module, *inputs) -> int:
+    """Bytes of every layer's output in one forward pass: what backpropagation keeps.
+
+    Measured on a tiny input and scaled up by ``_check_memory``, so it is right for any
+    VQGAN or CLIP, the course's or a pretrained one, without a table of sizes.
+    """
+    total = 0
+
+    def count(_module, _inputs, output):
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel() * output.element_size()
+
+    leaves = [m for m in module.modules() if not any(True for _ in m.children())]
+    hooks = [leaf.register_forward_hook(count) for leaf in leaves]
+    try:
+        with torch.no_grad():
+            forward(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def step_bytes(config: GenerationConfig, guides: list, vqgan: VQGAN) -> int:
+    """About how much memory one optimisation step takes: the decoder's activations for a
+    ``size`` px picture plus every guide's for ``cutouts`` views, twice (their gradients)."""
+    side = latent_side(vqgan, config.size)
+    device = vqgan.codebook.device
+    one_token = torch.zeros(1, vqgan.codebook.shape[1], 1, 1, device=device)
+    decoder = layer_output_bytes(vqgan.decode, vqgan, one_token) * side * side
+    views = 0
+    for guide in guides:
+        view = torch.zeros(1, 3, guide.input_size, guide.input_size, device=guide.device)
+        views += layer_output_bytes(guide.model.encode_image, guide.model, view)
+    return 2 * (decoder + config.cutouts * views)
+
+
+def _check_memory(config: GenerationConfig, guides: list, vqgan: VQGAN) -> None:
+    """Refuse a size or number of cutouts that would not fit, before the first step.
+
+    Why: ``size=4096`` or ``cutouts=10**6`` ask for tens of gigabytes; a 2 GB kernel is
+    killed mid-way, with every variable of the session. The limit is 1 GiB on a CPU and
+    the GPU's memory on a GPU; ``max_bytes=`` goes past it on purpose.
+    """
+    allowed = config.max_bytes
+    device = vqgan.codebook.device
+    if allowed is None and device.type == "cuda":
+        allowed = torch.cuda.get_device_properties(device).total_memory
+    checks.memory_budget(step_bytes(config, guides, vqgan),
+                         f"VQGAN+CLIP at size={config.size} with cutouts={config.cutouts}",
+                         allowed)
 
 
 # ------------------------------------------------------------------------------ saving

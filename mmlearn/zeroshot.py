@@ -47,6 +47,31 @@ def _check_classes(classnames, templates, name: str = "labels") -> tuple[list[st
     return classnames, checks.templates(templates)
 
 
+def _check_prompts_differ(tokenizer, classnames: list[str], templates: list,
+                          context_length: int, warn: bool = True) -> None:
+    """Each template's prompts still differ between classes after the tokenizer's cut;
+    prompts that are cut but still differ get a warning.
+
+    Why: a template longer than the text encoder's context pushes the label past the cut,
+    so two (or all) classes get the very same tokens and the same score - silently.
+    """
+    for template in templates:
+        prompts = [_prompts(classname, [template])[0] for classname in classnames]
+        tokens = tokenizer(prompts)
+        first_of_row = {}
+        for classname, row in zip(classnames, tokens):
+            key = tuple(row.tolist())
+            if key in first_of_row:
+                raise ValueError(
+                    f"The template {template!r} gives {first_of_row[key]!r} and {classname!r} "
+                    f"the same tokens: the text encoder reads only {context_length} tokens, "
+                    f"and the label comes after them, so the classes would score alike. "
+                    f"Shorten the template or put '{{}}' nearer its start.")
+            first_of_row[key] = classname
+        if warn:
+            checks.warn_if_cut(prompts, tokenizer, context_length, "prompt")
+
+
 @torch.no_grad()
 def build_classifier(model, tokenizer, classnames: Sequence[str],
                      templates: Sequence[str | Callable[[str], str]] = PLAIN_TEMPLATES,
@@ -60,6 +85,8 @@ def build_classifier(model, tokenizer, classnames: Sequence[str],
     and the classifier comes back on it.
     """
     classnames, templates = _check_classes(classnames, templates, "classnames")
+    _check_prompts_differ(tokenizer, classnames, templates,
+                          int(getattr(tokenizer, "context_length", 77)))
     device = model_device(model) if device is None else device
     columns = []
     for classname in classnames:
@@ -76,14 +103,45 @@ def predict_proba(model, images: torch.Tensor, classifier: torch.Tensor,
 
     Each batch runs on the model's device; the probabilities (N x C) come back on the CPU.
     """
+    _check_model_input(images, classifier)
+    checks.integer(batch_size, "batch_size", minimum=1)
     device = model_device(model)
     probabilities = []
     for start in range(0, len(images), batch_size):
-        features = F.normalize(model.encode_image(images[start:start + batch_size].to(device)),
-                               dim=-1)
-        logits = model.logit_scale.exp() * features @ classifier.to(device, features.dtype)
-        probabilities.append(logits.softmax(dim=-1).cpu())
+        features = model.encode_image(images[start:start + batch_size].to(device))
+        probabilities.append(class_probabilities(features, classifier,
+                                                 model.logit_scale.exp()).cpu())
     return torch.cat(probabilities)
+
+
+def class_probabilities(image_features: torch.Tensor, classifier: torch.Tensor,
+                        logit_scale) -> torch.Tensor:
+    """softmax(logit_scale * cosine similarity): the zero-shot formula itself.
+
+    Image embeddings [N, D] (normalised here) against a classifier [D, C] of unit columns
+    (``build_classifier``) give class probabilities [N, C]; ``logit_scale`` is CLIP's
+    learned temperature, already exponentiated (``model.logit_scale.exp()``).
+    """
+    features = F.normalize(image_features, dim=-1)
+    logits = logit_scale * features @ classifier.to(features.device, features.dtype)
+    return logits.softmax(dim=-1)
+
+
+def _check_model_input(images, classifier) -> None:
+    """Preprocessed pictures [N, 3, H, W] (see ``checks.preprocessed``) and a classifier
+    [D, C] as ``build_classifier`` makes. Why: raw 0-255 pixels or NaN would give
+    probabilities without an error, and a wrong shape fails deep inside the model."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = f" of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else ""
+        raise TypeError(f"images must be a preprocessed tensor N x 3 x H x W (clip."
+                        f"to_model_input(uint8_images, model)); got "
+                        f"{checks.describe(images)}{shape}.")
+    if not len(images):
+        raise ValueError("images is empty; pass at least one picture.")
+    checks.preprocessed(images)
+    if not isinstance(classifier, torch.Tensor) or classifier.ndim != 2:
+        raise TypeError(f"classifier must be the [D, C] tensor build_classifier returns; got "
+                        f"{checks.describe(classifier)}.")
 
 
 def accuracy(model, tokenizer, images: torch.Tensor, labels: torch.Tensor,
@@ -92,9 +150,27 @@ def accuracy(model, tokenizer, images: torch.Tensor, labels: torch.Tensor,
     """Top-1 zero-shot accuracy on preprocessed images with integer labels into ``classnames``."""
     if len(images) != len(labels):
         raise ValueError(f"images and labels differ in length ({len(images)} vs {len(labels)}).")
+    _check_label_indices(labels, classnames)
     classifier = build_classifier(model, tokenizer, classnames, templates)
     predictions = predict_proba(model, images, classifier).argmax(dim=-1)
     return (predictions == labels.cpu()).float().mean().item()
+
+
+def _check_label_indices(labels: torch.Tensor, classnames) -> None:
+    """Integer labels, each an index into ``classnames``.
+
+    Why: a label beyond the class names can never be predicted, so the accuracy would
+    come back as a number - a wrong one - instead of an error.
+    """
+    checks.texts(classnames, "classnames", "red circle")
+    if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.ndim != 1:
+        raise TypeError(f"labels must be a 1-D integer tensor of class indices (like "
+                        f"ShapeWorld(...).labels); got {checks.describe(labels)}.")
+    count = len(classnames) if hasattr(classnames, "__len__") else 0
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= count):
+        raise ValueError(f"labels run from {int(labels.min())} to {int(labels.max())}, but "
+                         f"there are {count} class names: each label must index classnames "
+                         f"(0 to {count - 1}). Give one name per class, in the labels' order.")
 
 
 def dataset_accuracy(model, tokenizer, dataset, classnames: Sequence[str] | None = None,
@@ -107,6 +183,12 @@ def dataset_accuracy(model, tokenizer, dataset, classnames: Sequence[str] | None
     from mmlearn import shapes
 
     classnames = shapes.CLASSES if classnames is None else classnames
+    if isinstance(dataset, shapes.ShapeWorld) and len(classnames) != len(shapes.CLASSES):
+        raise ValueError(f"A ShapeWorld's labels number its classes in shapes.CLASSES "
+                         f"({len(shapes.CLASSES)} names, in that order); classnames has "
+                         f"{len(classnames)}, so label k would be scored as the wrong class. "
+                         f"Leave classnames out, or give {len(shapes.CLASSES)} names in the "
+                         f"order of shapes.CLASSES.")
     images = to_model_input(dataset.images, model)
     return accuracy(model, tokenizer, images, dataset.labels, classnames, templates)
 
@@ -158,6 +240,8 @@ def classify(clip, images, labels: Sequence[str],
     checks.image_list(images, "images")
     templates = checks.templates(templates)
     labels = check_labels(labels, clip.context_length, clip.tokenizer)
+    _check_prompts_differ(clip.tokenizer, labels, templates, clip.context_length,
+                          warn=templates != ["{}"])  # check_labels warned about the labels
     prompts = [p for label in labels for p in _prompts(label, templates)]
     text = clip.encode_texts(prompts).view(len(labels), len(templates), -1)
     classifier = F.normalize(text.mean(dim=1), dim=-1).T  # D x C, like build_classifier

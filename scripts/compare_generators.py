@@ -39,13 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 VQGAN_CLIP_RUNS = ("course CLIP, 16 augmented cutouts", "augmented-view CLIP, 16 augmented cutouts")
 
 
-def rates_only(report: dict, prefix: str = "") -> dict:
-    """{"all"|"seen"|"unseen": {"colour", "shape"}} from a hit_rates report."""
-    return {group: {k: round(v, 4) for k, v in report[f"{prefix}{group}"].items()
-                    if k in ("color", "shape")}
-            for group in ("all", "seen", "unseen")}
-
-
 class TextAsImage(unclip.UnCLIP):
     """unCLIP without a prior: the decoder gets the caption's CLIP text embedding itself."""
 
@@ -66,9 +59,8 @@ def main() -> None:
         run = recorded["runs"][name]
         rows[f"VQGAN+CLIP ({name})"] = {
             "lesson": "04", "source": "read from benchmarks/results/generation.json",
-            "samples": "1 per prompt and seed, seeds 0-2", "rates": {
-                g: {k: round(run["rates"][g][k], 4) for k in ("color", "shape")}
-                for g in ("all", "seen", "unseen")},
+            "samples": "1 per prompt and seed, seeds 0-2",
+            "rates": evaluation.rates_table(run["rates"]),
             "seconds_per_picture": round(run["seconds_per_image"], 3)}
 
     clip, vqgan = load_clip("course", "cpu", verbose=False), load_course_vqgan("cpu")
@@ -79,7 +71,7 @@ def main() -> None:
     for method, label in (("plain", "plain"), ("reranked", "best 2 of 8 by CLIP")):
         rows[f"tiny DALL-E ({label})"] = {
             "lesson": "05", "source": "recomputed", "samples": "8 per prompt, seed 0",
-            "rates": rates_only(report, f"{method}/"),
+            "rates": evaluation.rates_table(report, f"{method}/"),
             "seconds_per_picture": round(seconds, 3)}
 
     model = unclip.load_course_unclip(clip, vqgan)
@@ -91,7 +83,7 @@ def main() -> None:
         rows[f"tiny unCLIP ({label})"] = {
             "lesson": "06", "source": "recomputed",
             "samples": "8 per prompt, seed 0, DDIM 25 steps, guidance 3",
-            "rates": rates_only(report),
+            "rates": evaluation.rates_table(report),
             "seconds_per_picture": round((time.perf_counter() - start) / (36 * 8), 3)}
 
     prior_vs_text = {}
@@ -99,7 +91,7 @@ def main() -> None:
         for label, variant in (("prior", model), ("text embedding", TextAsImage(
                 clip, vqgan, model.unet, model.config, model.prior))):
             report = evaluation.unclip_hit_rates(variant, n=8, seed=0, scale=scale)
-            prior_vs_text[f"scale {scale:g}, {label}"] = rates_only(report)
+            prior_vs_text[f"scale {scale:g}, {label}"] = evaluation.rates_table(report)
             r = report
             print(f"guidance {scale:g}, {label:15s} shape seen {r['seen']['shape']:.3f} "
                   f"unseen {r['unseen']['shape']:.3f}  colour {r['all']['color']:.3f}")

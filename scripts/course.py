@@ -212,10 +212,17 @@ def platforms() -> None:
 
 
 def test() -> None:
+    """What a newcomer runs (a few minutes): everything but the slow unit tests, which CI
+    runs as well (``make test-slow``: training runs, kernels, subprocesses, nbgrader)."""
     lint()
-    unit()
+    unit("-m", "not slow")
     notebooks()
     platforms()
+
+
+def test_slow() -> None:
+    """The unit tests marked slow (a minute or more each in all); CI runs them after `make test`."""
+    unit("-m", "slow")
 
 
 def lock() -> None:
@@ -240,6 +247,7 @@ def requirements() -> None:
 
 
 COMMANDS = {"setup": setup, "setup-dev": setup_dev, "lab": lab, "test": test,
+            "test-slow": test_slow,
             "test-browser": test_browser, "lint": lint, "unit": unit, "places": places,
             "notebooks": notebooks, "platforms": platforms, "lock": lock,
             "requirements": requirements}

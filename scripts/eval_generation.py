@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from mmlearn import judge, shapes, vqgan_clip
+from mmlearn import evaluation, judge, shapes, vqgan_clip
 from mmlearn.clip import load_clip
 from mmlearn.files import atomic_write_bytes
 from mmlearn.vqgan import load_course_vqgan
@@ -64,14 +64,8 @@ def parse_args() -> argparse.Namespace:
 
 def split_rates(verdicts: list, names: list[str]) -> dict:
     """Hit rates over all pictures, and over those of seen / unseen combinations."""
-    targets = [tuple(name.split()) for name in names]
-    rates = {"all": judge.hit_rates(verdicts, targets)}
-    for split, members in (("seen", shapes.SEEN_CLASSES), ("unseen", shapes.UNSEEN_CLASSES)):
-        keep = [i for i, name in enumerate(names) if name in members]
-        if keep:
-            rates[split] = judge.hit_rates([verdicts[i] for i in keep],
-                                           [targets[i] for i in keep])
-    return rates
+    return evaluation.averages([evaluation.judged_row(name, [verdict])
+                                for verdict, name in zip(verdicts, names)])
 
 
 def run(classes: list[str], seeds: list[int], guides: list, vqgan,

@@ -32,7 +32,7 @@ import torch
 from mmlearn import dalle, evaluation
 from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, ship
 from mmlearn.config import seed_everything
-from mmlearn.optim import decay_groups, set_learning_rate, warmup_cosine
+from mmlearn.optim import decay_groups, parameter_count, set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
 from mmlearn.vqgan import load_course_vqgan
 
@@ -120,7 +120,7 @@ def main() -> None:
         text, image = dalle.tokenize_pairs(vqgan, model.tokenizer, data.images, data.captions,
                                            batch_size=500)  # as for the shipped weights
         print(f"{len(data)} images tokenized in {time.perf_counter() - start:.0f} s; model "
-              f"{dalle.parameter_count(model):,} parameters, {model.config}", flush=True)
+              f"{parameter_count(model):,} parameters, {model.config}", flush=True)
         train(model, text, image, args)
         digest = ship(dalle.checkpoint_dict(model), args.out)
         print(f"training done in {time.perf_counter() - start:.0f} s; wrote {args.out} "

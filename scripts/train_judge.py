@@ -30,6 +30,8 @@ import torchvision.transforms.v2 as v2
 from mmlearn import judge
 from mmlearn.checkpoints import WEIGHTS_DIR, half_precision, ship
 from mmlearn.config import seed_everything
+from mmlearn.images import float_to_uint8
+from mmlearn.optim import parameter_count, set_learning_rate, warmup_cosine
 from mmlearn.shapes import COLORS, SHAPES, ShapeWorld
 from mmlearn.vqgan import load_course_vqgan, to_unit_range, to_vqgan_range
 
@@ -119,17 +121,19 @@ def fit(model: judge.ShapeJudge, masks: torch.Tensor, labels: torch.Tensor, args
         generator: torch.Generator) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * (len(masks) // args.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)
+    step = 0
     model.train()
     for epoch in range(args.epochs):
         order = torch.randperm(len(masks), generator=generator)
         for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
             batch = order[start:start + args.batch_size]
+            # the course's one schedule; a long warm-up (30 %) suits this small CNN's big rate
+            set_learning_rate(optimizer, warmup_cosine(step, steps, args.lr, steps * 3 // 10))
             loss = F.cross_entropy(model(masks[batch]), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
+            step += 1
         print(f"epoch {epoch + 1}: last batch loss {loss.item():.4f}")
     model.eval()
 
@@ -145,11 +149,11 @@ def report(model: judge.ShapeJudge, args, generator: torch.Generator) -> None:
     test = ShapeWorld(args.n_test, "all", seed=args.seed + 1)
     clean = accuracy(model, test.images, test)
     warped = distort(test.images.float() / 255, generator)
-    warped = accuracy(model, (warped * 255).round().byte(), test)
+    warped = accuracy(model, float_to_uint8(warped), test)
     vqgan = load_course_vqgan("cpu")
     rebuilt = torch.cat([to_unit_range(vqgan.reconstruct(to_vqgan_range(c.float() / 255)))
                          for c in test.images.split(250)])
-    rebuilt = accuracy(model, (rebuilt * 255).round().byte(), test)
+    rebuilt = accuracy(model, float_to_uint8(rebuilt), test)
     blobs, colors = blob_images(500, generator)
     masks, found = judge.silhouettes(blobs, colors)
     called_blob = (model(masks[found]).argmax(dim=1) == BLOB).float().mean()
@@ -173,7 +177,7 @@ def main() -> None:
     model = judge.ShapeJudge()
     fit(model, masks, labels, args, generator)
     print(f"trained in {time.perf_counter() - start:.0f} s "
-          f"({sum(p.numel() for p in model.parameters())} parameters)")
+          f"({parameter_count(model)} parameters)")
     shipped = half_precision(model.state_dict())
     model.load_state_dict({k: v.float() for k, v in shipped.items()})  # measure what ships
     report(model, args, generator)

@@ -33,6 +33,7 @@ import torch
 from mmlearn import evaluation, unclip
 from mmlearn.checkpoints import WEIGHTS_DIR, load_checkpoint, ship
 from mmlearn.config import seed_everything
+from mmlearn.optim import parameter_count
 from mmlearn.shapes import ShapeWorld
 
 
@@ -112,7 +113,7 @@ def main() -> None:
             widths=tuple(args.widths), latent_scale=round(float(pairs["latents"].std()), 4))
         torch.manual_seed(args.seed)
         unet = config.new_unet()
-        print(f"decoder: {sum(p.numel() for p in unet.parameters()):,} parameters", flush=True)
+        print(f"decoder: {parameter_count(unet):,} parameters", flush=True)
         ema, losses = unclip.train_decoder(unet, pairs["latents"], pairs["image_embedding"],
                                            config, steps=args.steps, batch_size=args.batch_size,
                                            lr=args.lr, seed=args.seed, log_every=200)

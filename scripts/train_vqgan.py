@@ -47,7 +47,7 @@ from mmlearn.checkpoints import (
     ship,
 )
 from mmlearn.config import seed_everything
-from mmlearn.optim import set_learning_rate, warmup_cosine
+from mmlearn.optim import parameter_count, set_learning_rate, warmup_cosine
 from mmlearn.shapes import ShapeWorld
 from mmlearn.vqgan import (
     COURSE_CONFIG,
@@ -184,7 +184,7 @@ def main() -> None:
                            max_objects=args.max_objects)
     print(f"{len(train_set)} training images in {time.perf_counter() - start:.1f} s")
     model = vqgan_from_config(args.config)
-    print(f"VQGAN from {args.config}: {sum(p.numel() for p in model.parameters()):,} "
+    print(f"VQGAN from {args.config}: {parameter_count(model):,} "
           f"parameters, {model.n_embed} codes")
     check_set = ShapeWorld(200, "test_seen", seed=args.seed + 1, max_objects=args.max_objects)
     train(model, train_set.images, check_set.images, args)

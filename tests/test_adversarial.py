@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 import torch.nn.functional as F
 from taming.modules.losses.vqperceptual import VQLPIPSWithDiscriminator, hinge_d_loss
@@ -47,6 +48,7 @@ def blurred(pictures: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(pictures, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
 
 
+@pytest.mark.slow
 def test_discriminator_learns_to_tell_sharp_from_blurred(one_thread):
     """What the GAN term relies on: a few hundred steps teach it to spot blur, held out."""
     torch.manual_seed(0)

@@ -45,6 +45,7 @@ def test_one_query_is_exact_on_near_ties(seed, k):
     assert_exact_top_k(scores[0], ids[0], query, vectors, k)
 
 
+@pytest.mark.slow
 def test_near_ties_catch_ranking_by_float16_scores_alone():
     """Planted: the obvious fast search (topk of the float16 scores) fails these tests."""
     wrong = 0

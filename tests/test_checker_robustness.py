@@ -23,9 +23,14 @@ from mmlearn.exercises.core import (
     behaviour_checker,
     choice_checker,
     function_checker,
-    unit_vectors,
     value_checker,
 )
+
+
+def unit_vectors(*shape: int, seed: int) -> torch.Tensor:
+    """Seeded random vectors of length 1 along the last dimension: test inputs for checkers."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(*shape, generator=generator), dim=-1)
 
 
 def _question(lesson: str, variable: str) -> Question:
@@ -96,6 +101,7 @@ def test_the_reference_runs_first_on_its_own_copy():
 
 # -- time limits ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_function_that_never_returns_gets_took_too_long_within_the_bound():
     start = time.monotonic()
     feedback = lesson00.q1.check(lambda *args: time.sleep(10**6))
@@ -285,6 +291,7 @@ def test_choice_checker_accepts_the_letter_however_written():
         choice_checker("z", "abc")
 
 
+@pytest.mark.slow
 def test_behaviour_checker_runs_the_function_through_a_callback():
     def doubles_in_place(run):
         x = torch.ones(3)

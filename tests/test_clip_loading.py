@@ -130,6 +130,7 @@ def tiny_course(monkeypatch, tmp_path):
 
 # --- local files ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_random_vit_b_32_file_loads_and_gives_the_same_embeddings(vit_b_32, offline,
                                                                   network_calls):
     model, preprocess, tokenizer, path = vit_b_32
@@ -142,6 +143,7 @@ def test_random_vit_b_32_file_loads_and_gives_the_same_embeddings(vit_b_32, offl
     assert network_calls == []
 
 
+@pytest.mark.slow
 def test_pretrained_tag_and_auto_use_the_hugging_face_cache_offline(vit_b_32, monkeypatch,
                                                                     tmp_path, network_calls,
                                                                     capsys):
@@ -201,7 +203,7 @@ def test_wrong_architecture_file_gives_a_clear_error(vit_b_32, tiny_course, tmp_
     vit_path = vit_b_32[3]
     with pytest.raises(ValueError, match="does not fit the architecture") as error:
         load_clip(vit_path, model=TINY_NAME)  # ViT-B-32 weights into the tiny architecture
-    assert str(vit_path) in str(error.value) and "model='ARCH'" in str(error.value)
+    assert str(vit_path) in str(error.value) and "They fit 'ViT-B-32'" in str(error.value)
     unknown = tmp_path / "unknown.pt"
     torch.save({"text_projection": torch.zeros(8, 4), "visual.proj": torch.zeros(8, 4)},
                unknown)
@@ -212,6 +214,7 @@ def test_wrong_architecture_file_gives_a_clear_error(vit_b_32, tiny_course, tmp_
         load_clip(vit_path, model="ViT-B-99")
 
 
+@pytest.mark.slow
 def test_file_of_the_course_architecture_is_recognised(tiny_course, tmp_path, offline):
     model, preprocess, tokenizer, _ = tiny_course
     path = tmp_path / "my_course_clip.pt"
@@ -354,6 +357,7 @@ def test_auto_falls_back_to_the_shipped_course_model(offline, network_calls, cap
 
 # --- memory: Binder's 2 GB ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_auto_takes_the_course_model_under_binders_memory_limit(vit_b_32, monkeypatch,
                                                                 tmp_path, network_calls, capsys):
     """Cached pretrained weights, but MEM_LIMIT as on mybinder.org: the course model, and why."""
@@ -388,6 +392,7 @@ def test_the_memory_limit_is_read_from_mem_limit_and_cgroups(monkeypatch, tmp_pa
     assert memory_limit_bytes((str(v2),)) == 2**29  # the smaller of the two
 
 
+@pytest.mark.slow
 def test_loaded_weights_are_the_files_not_a_copy(vit_b_32, offline):
     """The parameters are assigned from the memory-mapped file: no random copy remains."""
     model, _, _, path = vit_b_32
@@ -404,3 +409,36 @@ def test_loaded_weights_are_the_files_not_a_copy(vit_b_32, offline):
 def test_a_source_that_names_nothing_says_what_to_pass(source, error, match, offline):
     with pytest.raises(error, match=match):
         load_clip(source)
+
+
+def test_the_course_weights_file_and_a_copy_load_without_naming_the_architecture(tmp_path):
+    """Issue 24: load_clip(path) of the course's own weights asked for model= and then
+    suggested ViT-B-32, an architecture those weights do not fit."""
+    import shutil
+
+    from mmlearn import checkpoints
+    from mmlearn.clip import COURSE_MODEL, COURSE_WEIGHTS, load_clip
+
+    shipped = checkpoints.shipped_path(COURSE_WEIGHTS)
+    copy = tmp_path / "my_clip.safetensors"
+    shutil.copy(shipped, copy)
+    course = load_clip("course", device="cpu", verbose=False)
+    for path in (shipped, copy):
+        loaded = load_clip(path, device="cpu")
+        assert COURSE_MODEL in loaded.name
+        assert torch.allclose(loaded.encode_texts(["a red circle"]),
+                              course.encode_texts(["a red circle"]))
+    with pytest.raises(ValueError, match=f"They fit '{COURSE_MODEL}': leave model= out"):
+        load_clip(copy, device="cpu", model="ViT-B-32")
+
+
+def test_unknown_weights_get_no_made_up_architecture(tmp_path):
+    from safetensors.torch import save_file
+
+    from mmlearn.clip import load_clip
+
+    path = tmp_path / "odd.safetensors"
+    save_file({"text_projection": torch.zeros(3, 5), "visual.proj": torch.zeros(4, 5)}, str(path))
+    with pytest.raises(ValueError, match="model='ARCH'") as error:
+        load_clip(path, device="cpu")
+    assert "ViT-B-32" not in str(error.value)

@@ -92,6 +92,7 @@ def test_config_file_is_the_registered_one():
 
 # The guide of lesson 04: the same recipe trained on augmented views
 # (python scripts/train_clip.py --augment). It must stay as accurate on clean pictures.
+@pytest.mark.slow
 def test_augmented_view_model_is_shipped_and_as_accurate():
     from mmlearn.clip import AUGMENTED_WEIGHTS, load_clip
 

@@ -191,6 +191,7 @@ SUBSET = [("red", "circle"), ("green", "square"), ("blue", "triangle"), ("yellow
           ("green", "star"), ("yellow", "square"), ("orange", "diamond")]
 
 
+@pytest.mark.slow
 def test_shipped_model_draws_what_it_is_asked_after_reranking(shipped):
     from mmlearn.clip import load_clip
 
@@ -204,19 +205,3 @@ def test_shipped_model_draws_what_it_is_asked_after_reranking(shipped):
     assert report["reranked/all"]["color"] >= 0.90  # the bars of the course (issue 7)
     assert report["reranked/all"]["shape"] >= 0.80
     assert report["reranked/all"]["shape"] > report["plain/all"]["shape"]  # reranking helps
-
-
-def test_the_lesson_diagrams_draw():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mmlearn import diagrams
-
-    images = torch.zeros(3, 3, 32, 32, dtype=torch.uint8)
-    figures = [diagrams.dalle1_token_stream(), diagrams.unclip_pipeline(),
-               diagrams.two_ways_to_generate(), diagrams.sample_grid(images, ["a", "b", "c"]),
-               diagrams.token_grid(images[0], torch.zeros(8, 8, dtype=torch.long), images[1])]
-    assert all(len(figure.axes) >= 1 for figure in figures)
-    plt.close("all")

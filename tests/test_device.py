@@ -112,6 +112,7 @@ def test_mps_warns_when_torch_was_imported_before_mmlearn(machine, monkeypatch):
         config.pick_device()
 
 
+@pytest.mark.slow
 def test_importing_mmlearn_after_torch_is_noticed():
     import os
     import subprocess

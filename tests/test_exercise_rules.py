@@ -66,6 +66,7 @@ def test_a_build_names_what_it_forbids_and_is_worth_more(item):
     assert all(question.points > p for p in predictions)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("item", BUILDS, ids=_id)
 def test_an_answer_that_delegates_fails_and_names_the_call(item, not_grading):
     """Every forbidden function that takes the answer's arguments, called with them, fails

@@ -348,6 +348,7 @@ def test_q4_checks_with_an_optimizer_no_hand_written_update_guesses():
     assert group["lr"] not in (0.1, 0.01, 0.001, 3e-3) and group["momentum"] > 0
 
 
+@pytest.mark.slow
 def test_q4_refuses_the_checkers_own_step_and_a_hard_coded_loss(one_thread):
     message = _message(lesson01.q4, lesson01._reference_step)
     assert "calls `" in message and "_reference_step" in message
@@ -364,6 +365,7 @@ def test_q4_refuses_the_checkers_own_step_and_a_hard_coded_loss(one_thread):
     assert _status(lesson01.q4, replay) == "incorrect"
 
 
+@pytest.mark.slow
 def test_q4_a_step_that_spoils_its_model_and_batch_spoils_nothing_after(one_thread):
     def vandal(model, batch, optimizer):
         images, tokens = batch

@@ -139,15 +139,14 @@ def test_q2_accepts_right_probabilities():
     assert lesson02.q2.check(by_hand).correct
 
 
-def test_q2_reference_is_the_library_predict_proba():
+def test_q2_reference_is_the_library_formula():
     features, classifier, scale = lesson02._probability_cases(torch.Generator().manual_seed(2))[1]
     assert torch.allclose(lesson02._library_probabilities(features, classifier, scale),
                           zero_shot_probabilities(features, classifier, scale), atol=1e-6)
 
 
 @pytest.mark.parametrize("answer, calls", [
-    (lambda x, w, s: zeroshot.predict_proba(lesson02._FeaturesAsImages(s), x, w),
-     "mmlearn.zeroshot.predict_proba"),
+    (lambda x, w, s: zeroshot.class_probabilities(x, w, s), "mmlearn.zeroshot.class_probabilities"),
     (lesson02._library_probabilities, "_library_probabilities"),
 ])
 def test_q2_refuses_an_answer_that_delegates(answer, calls):

@@ -233,6 +233,7 @@ def _without_cache(model, text, temperature, top_k, generator):
     return image
 
 
+@pytest.mark.slow
 def test_q4_accepts_a_loop_of_its_own():
     assert lesson05.q4.check(sample_tokens).correct
 
@@ -267,6 +268,7 @@ def test_q4_refuses_the_library_samplers(delegate, name):
     assert _refused(lesson05.q4.check(delegate), name)
 
 
+@pytest.mark.slow
 def test_q4_refuses_what_an_earlier_check_returned():
     seen = []
 
@@ -307,6 +309,7 @@ def _never_feeds_back(model, text, temperature, top_k, generator):
                              replacement=True, generator=generator)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wrong, says", [
     (_times_temperature, "Divide the logits"), (_ignores_temperature, "Divide the logits"),
     (_no_generator, "seeded the same"),
@@ -322,6 +325,7 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_q4_an_answer_that_spoils_its_model_spoils_nothing_for_the_next_check():
     model, _ = lesson05._course_models()
     before = _state(model)

@@ -29,6 +29,7 @@ def test_new_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "weights.pt").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
 def test_a_killed_writers_temporary_is_removed_by_the_next_save(tmp_path):
     target = tmp_path / "big.npz"

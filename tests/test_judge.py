@@ -5,6 +5,7 @@ import torch
 from PIL import Image
 
 from mmlearn import judge
+from mmlearn.images import float_to_uint8
 from mmlearn.shapes import COLORS, SHAPES, ShapeWorld, draw
 from mmlearn.vqgan import load_course_vqgan, to_unit_range, to_vqgan_range
 
@@ -49,6 +50,7 @@ def held_out():
     return ShapeWorld(300, "all", seed=7)
 
 
+@pytest.mark.slow
 def test_judge_knows_held_out_shapeworld_and_vqgan_reconstructions(held_out):
     targets = [(o[0]["color"], o[0]["shape"]) for o in held_out.objects]
     clean = judge.hit_rates(judge.judge_images(held_out.images), targets)
@@ -56,7 +58,7 @@ def test_judge_knows_held_out_shapeworld_and_vqgan_reconstructions(held_out):
     vqgan = load_course_vqgan("cpu")
     with torch.no_grad():
         rebuilt = to_unit_range(vqgan.reconstruct(to_vqgan_range(held_out.images.float() / 255)))
-    rebuilt = judge.hit_rates(judge.judge_images((rebuilt * 255).round().byte()), targets)
+    rebuilt = judge.hit_rates(judge.judge_images(float_to_uint8(rebuilt)), targets)
     assert rebuilt["color"] >= 0.98 and rebuilt["shape"] >= 0.95
 
 

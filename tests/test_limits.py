@@ -46,6 +46,7 @@ def test_cpu_limit_follows_binders_variable(monkeypatch, value, expected):
     assert config.cpu_limit((), ()) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit, threads", [("1", 1), ("0.5", 1)])
 def test_torch_uses_no_more_threads_than_the_quota(limit, threads):
     code = "import torch, mmlearn; print(torch.get_num_threads())"

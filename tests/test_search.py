@@ -397,6 +397,7 @@ def test_captions_wrap_between_words():
         "a small green", "triangle at", "the top"]
 
 
+@pytest.mark.slow
 def test_the_search_module_draws_nothing():
     """Searching needs no plotting library: matplotlib is imported only to draw."""
     import subprocess

@@ -101,6 +101,7 @@ def test_the_command_line_writes_copies_with_badges_for_another_repository(tmp_p
     assert "github.com/school/ml-class" in code and students.TEACHER_REPO not in code
 
 
+@pytest.mark.slow
 def test_student_copy_of_00_runs_until_the_first_exercise(tmp_path, monkeypatch):
     monkeypatch.setenv("MMLEARN_OFFLINE", "1")
     notebook = json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text())

@@ -28,6 +28,7 @@ def _run(config):
     return train.train(model, tokenizer, config, progress=False), model
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_other_seed_other_run():
     first, model_a = _run(_tiny())
     second, model_b = _run(_tiny())
@@ -60,6 +61,7 @@ def test_tokenize_once_equals_tokenizing_everything():
     assert torch.equal(train.tokenize_once(tokenizer, captions), tokenizer(captions))
 
 
+@pytest.mark.slow
 def test_a_short_run_learns_colors_and_more():
     # 36 classes: chance is 0.03. After 100 small steps the colours are learnt (shapes
     # take longer); the full lesson run is measured in test_course_clip / the script.
@@ -93,21 +95,3 @@ def test_augmented_views_change_pixels_not_the_picture():
     truth = [(o[0]["color"], o[0]["shape"]) for o in shapes.ShapeWorld(64, "train").objects]
     rates = judge.hit_rates(judge.judge_images(views), truth)
     assert rates["color"] >= 0.95 and rates["shape"] >= 0.85, rates
-
-
-def test_one_schedule_for_every_model():
-    """Warm-up rises linearly to the peak, the cosine lands on floor x peak at the end."""
-    from mmlearn.optim import warmup_cosine
-    assert warmup_cosine(0, 100, 1.0, 10) == pytest.approx(0.1)
-    assert warmup_cosine(9, 100, 1.0, 10) == pytest.approx(1.0)
-    assert warmup_cosine(100, 100, 2.0, 10, floor=0.05) == pytest.approx(0.1)
-    rates = [warmup_cosine(s, 100, 1.0, 10) for s in range(10, 101)]
-    assert all(a >= b for a, b in zip(rates, rates[1:]))
-
-
-def test_weight_decay_only_on_matrices():
-    from mmlearn.optim import decay_groups
-    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
-    decayed, plain = decay_groups(model, 0.1)
-    assert [p.shape for p in decayed["params"]] == [torch.Size([3, 4])]
-    assert len(plain["params"]) == 3 and plain["weight_decay"] == 0.0

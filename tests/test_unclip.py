@@ -77,6 +77,7 @@ def test_shipped_variations_keep_color_and_shape(shipped):
     assert sum(v.color == "orange" and v.shape == "star" for v in verdicts) >= 3
 
 
+@pytest.mark.slow
 def test_shipped_unclip_draws_held_out_combinations(shipped):
     """The 7 colour x shape pairs never seen in training, 8 samples each (DDIM 25, scale 3,
     seed 0): the lesson's bars are colour >= 0.98 and shape >= 0.80 (measured 1.000 / 0.982

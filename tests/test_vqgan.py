@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from mmlearn import vqgan
+from mmlearn.optim import parameter_count
 from mmlearn.shapes import ShapeWorld
 
 TINY_CONFIG = {
@@ -169,7 +170,7 @@ def test_full_imagenet_f16_16384_layout():
     assert "decoder.up.4.attn.2.q.weight" in shapes and "decoder.mid.attn_1.k.weight" in shapes
     assert {k.split(".")[0] for k in shapes} == {"encoder", "decoder", "quantize", "quant_conv",
                                                  "post_quant_conv"}
-    n_parameters = sum(p.numel() for p in model.parameters())
+    n_parameters = parameter_count(model)
     assert 72e6 < n_parameters < 77e6, n_parameters
     assert model.downsample_factor == 16  # 256 px -> 16 x 16 tokens
 
@@ -212,6 +213,7 @@ def course_model():
     return vqgan.load_course_vqgan(device="cpu")
 
 
+@pytest.mark.slow
 def test_course_vqgan_rebuilds_held_out_shapeworld(course_model):
     """Images it never saw, including colour x shape pairs held out of training."""
     for split in ("test_seen", "test_unseen"):
@@ -223,6 +225,7 @@ def test_course_vqgan_rebuilds_held_out_shapeworld(course_model):
         assert report["perplexity"] > 0.5 * report["total"], (split, report)
 
 
+@pytest.mark.slow
 def test_the_discriminator_made_edges_sharper_at_little_cost(course_model):
     """The shipped VQGAN against the same model trained without its GAN term, held out."""
     without = vqgan.load_course_vqgan(device="cpu", adversarial=False)

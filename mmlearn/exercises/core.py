@@ -13,7 +13,7 @@ For lesson authors, the checkers (a checker takes the answer and returns None wh
 is right, or raises ``Incorrect(message)`` / ``NotAttempted()``):
 
 ``value_checker(expected, rtol=1e-4, atol=1e-6)``
-    Compares a value with ``expected`` (see ``compare``): numbers with tolerances,
+    Compares a value with ``expected`` (``mmlearn.exercises.compare``): numbers with tolerances,
     arrays and tensors by shape, kind and values, lists and tuples item by item.
 ``function_checker(reference, cases, rtol=1e-4, atol=1e-6, time_limit=TIME_LIMIT)``
     Runs the learner's function on each case (a tuple of arguments) and compares
@@ -64,7 +64,6 @@ import contextlib
 import copy
 import inspect
 import io
-import math
 import random
 import threading
 import warnings
@@ -73,29 +72,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mmlearn.exercises import guard
+from mmlearn.exercises.compare import compare, matches
 from mmlearn.exercises.grading import grading, record
+from mmlearn.exercises.verdicts import Incorrect, Malformed, NotAttempted, _short
 
 MISSING = object()
 TIME_LIMIT = 5.0  # seconds for one call of a learner's function
 CHECK_TIME_LIMIT = 60.0  # seconds for a whole check whose checker declares no bound (generous:
 # a checker may build its test data the first time)
-
-
-class Incorrect(Exception):
-    """Raised by a checker: the message tells the learner what is wrong."""
-
-
-class Malformed(Incorrect):
-    """The answer is not of the asked form (not a choice, no reason): nothing to record."""
-
-
-class NotAttempted(Exception):
-    """The placeholder is still in place, or the answer was never assigned."""
 
 
 class TookTooLong(Exception):
@@ -145,14 +132,6 @@ def fresh_generator() -> torch.Generator:
 
 
 # -- running the learner's code ---------------------------------------------------------
-
-def _short(value: Any, limit: int = 80) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # a repr that fails is the learner's problem, not the check's
-        text = f"<a {type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 def _sentence(text: str, limit: int = 200) -> str:
     """An error message cut to ``limit`` characters and ended with a full stop."""
@@ -282,200 +261,6 @@ def _refuse_delegation(watch: guard.Watch | None, case: str) -> None:
 
 
 # -- comparing values -----------------------------------------------------------------
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
-        x, (bool, np.bool_))
-
-
-def _plain(x: Any) -> Any:
-    """Tensors, arrays and numpy scalars inside lists turned into Python lists/numbers."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().tolist()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
-
-def _as_array(x: Any) -> np.ndarray:
-    """The learner's answer as a numeric numpy array, or ``Incorrect`` saying why not."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        if x.dtype in (torch.bfloat16, torch.float16):
-            x = x.float()
-        try:
-            return x.numpy()
-        except Exception as error:
-            raise Incorrect(f"your tensor could not be read ({error}).") from None
-    if isinstance(x, str):
-        raise Incorrect(f"expected an array or tensor, got a string ({_short(x)}).")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            array = np.asarray(_plain(x) if isinstance(x, (list, tuple)) else x)
-    except (ValueError, TypeError):
-        raise Incorrect("your answer is a ragged list: its rows do not all have the same "
-                        "length, so it is not an array. Check how each row is built.") from None
-    if array.dtype.kind in "US":
-        raise Incorrect("your answer holds strings, not numbers (remove the quotes).")
-    if array.dtype.kind == "O":
-        try:
-            array = array.astype(float)
-        except (ValueError, TypeError):
-            raise Incorrect("your answer holds things that are not numbers (or rows of "
-                            "different lengths); expected an array of numbers.") from None
-    if array.dtype.kind == "c":
-        raise Incorrect("your answer holds complex numbers; expected real numbers.")
-    return array
-
-
-def _compare_arrays(answer: Any, expected: Any, rtol: float, atol: float) -> None:
-    if not isinstance(answer, (torch.Tensor, np.ndarray, np.generic, list, tuple)):
-        raise Incorrect(f"expected an array or tensor, got a {type(answer).__name__}.")
-    got, want = _as_array(answer), _as_array(expected)
-    if got.shape != want.shape:
-        raise Incorrect(f"the shape should be {tuple(want.shape)}, but yours is "
-                        f"{tuple(got.shape)}.")
-    if got.dtype.kind != want.dtype.kind and not (got.dtype.kind in "fiu"
-                                                  and want.dtype.kind in "fiu"):
-        raise Incorrect(f"the values should be of kind {want.dtype}, yours are {got.dtype}.")
-    got, want = got.astype(float), want.astype(float)  # bool arrays cannot be subtracted
-    with np.errstate(all="ignore"):
-        nan = np.isnan(got) & ~np.isnan(want)
-        if nan.any():
-            raise Incorrect(f"{int(nan.sum())} of {nan.size} values are not a number (NaN): "
-                            f"look for a division by zero or the log of a negative number.")
-        close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
-        if close.all():
-            return
-        wrong = ~close
-        message = f"the shape is right, but {int(wrong.sum())} of {wrong.size} values are off"
-        finite = wrong & np.isfinite(got) & np.isfinite(want)
-        if finite.any():
-            message += f" (largest difference {np.abs(got - want)[finite].max():.3g})"
-        elif (wrong & np.isinf(got)).any():
-            message += " (some of yours are infinite)"
-        raise Incorrect(message + ".")
-
-
-def _compare_numbers(answer: Any, expected: Any, rtol: float, atol: float) -> None:
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.detach().cpu().reshape(()).item()
-    if isinstance(answer, np.ndarray) and answer.size == 1:
-        answer = answer.reshape(()).item()
-    if isinstance(answer, np.generic):
-        answer = answer.item()
-    if isinstance(answer, str):
-        raise Malformed(f"expected a number, got a string ({_short(answer)}): remove the quotes.")
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise Malformed(f"expected a number, got {_short(answer, 40)} "
-                        f"(a {type(answer).__name__}).")
-    if math.isnan(answer):
-        raise Malformed("your answer is not a number (NaN): look for a division by zero or "
-                        "a computation on an empty list.")
-    if math.isinf(answer):
-        raise Incorrect(f"your answer is {'' if answer > 0 else 'minus '}infinity.")
-    if not math.isclose(answer, float(expected), rel_tol=rtol, abs_tol=atol):
-        direction = "too large" if answer > expected else "too small"
-        raise Incorrect(f"{answer:.6g} is {direction}.")
-
-
-def _compare(answer: Any, expected: Any, rtol: float, atol: float) -> None:
-    if isinstance(expected, (torch.Tensor, np.ndarray)):
-        if _is_number(answer) and _as_array(expected).ndim == 0:
-            _compare_numbers(answer, _as_array(expected).item(), rtol, atol)
-        else:
-            _compare_arrays(answer, expected, rtol, atol)
-        return
-    if isinstance(expected, (bool, np.bool_)):
-        if isinstance(answer, torch.Tensor) and answer.numel() == 1 \
-                and answer.dtype == torch.bool:
-            answer = answer.item()
-        if not isinstance(answer, (bool, np.bool_)):
-            raise Incorrect(f"expected True or False, got {_short(answer, 40)}.")
-        if bool(answer) != bool(expected):
-            raise Incorrect(f"{bool(answer)!r} is not right; think again about the question.")
-        return
-    if _is_number(expected):
-        _compare_numbers(answer, expected, rtol, atol)
-        return
-    if isinstance(expected, str):
-        if not isinstance(answer, str):
-            raise Incorrect(f"expected a string, got a {type(answer).__name__}.")
-        if answer != expected:
-            if answer.strip() == expected:
-                raise Incorrect(f"{_short(answer)} has spaces around it; strip them.")
-            raise Incorrect(f"{_short(answer)} is not what we are looking for.")
-        return
-    if isinstance(expected, (list, tuple)):
-        if isinstance(answer, (torch.Tensor, np.ndarray)):
-            answer = _plain(answer)
-        if not isinstance(answer, (list, tuple)):
-            raise Incorrect(f"expected a list of {len(expected)} items, got a "
-                            f"{type(answer).__name__}.")
-        if len(answer) != len(expected):
-            raise Incorrect(f"it should hold {len(expected)} items, yours holds {len(answer)}.")
-        for i, (a, e) in enumerate(zip(answer, expected), start=1):
-            if a is None and e is not None:
-                raise Incorrect(f"item {i} (of {len(expected)}) is None.")
-            try:
-                _compare(a, e, rtol, atol)
-            except Incorrect as wrong:
-                raise Incorrect(f"item {i} (of {len(expected)}): {wrong}") from None
-        return
-    if isinstance(expected, Mapping):
-        if not isinstance(answer, Mapping):
-            raise Incorrect(f"expected a dictionary, got a {type(answer).__name__}.")
-        missing = [k for k in expected if k not in answer]
-        extra = [k for k in answer if k not in expected]
-        if missing or extra:
-            raise Incorrect(f"the keys are not right (missing {len(missing)}, "
-                            f"{len(extra)} too many).")
-        for key in expected:
-            try:
-                _compare(answer[key], expected[key], rtol, atol)
-            except Incorrect as wrong:
-                raise Incorrect(f"at key {_short(key, 30)}: {wrong}") from None
-        return
-    if isinstance(expected, (set, frozenset)) and isinstance(answer, (list, tuple)):
-        answer = set(answer)
-    try:
-        equal = bool(answer == expected)
-    except Exception:  # e.g. an array compared with a set
-        equal = False
-    if not equal:
-        raise Incorrect(f"{_short(answer)} is not what we are looking for.")
-
-
-def compare(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> None:
-    """Raise ``Incorrect`` with a teaching message unless ``answer`` matches ``expected``.
-
-    Numbers are compared with tolerances (NaN is "not a number", never "too small");
-    arrays and tensors by shape, dtype kind (integer, float, bool) and values (a list
-    of numbers counts as an array; a ragged or object list gets a message); lists and
-    tuples item by item (a list for a tuple is fine); dictionaries key by key;
-    everything else with ``==``. ``None`` or ``...`` is "not attempted".
-    """
-    if answer is None or answer is Ellipsis:
-        raise NotAttempted()
-    _compare(answer, expected, rtol, atol)
-
-
-def matches(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
-    """Whether ``compare`` accepts ``answer``: for a checker that tells which known
-    mistake an answer made (any answer it cannot read is simply not a match)."""
-    try:
-        compare(answer, expected, rtol=rtol, atol=atol)
-        return True
-    except Exception:  # Incorrect, NotAttempted, or an answer compare cannot read
-        return False
-
-
-# -- checkers -------------------------------------------------------------------------
 
 def value_checker(expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> Callable:
     """A checker that compares the learner's value with ``expected`` (see ``compare``)."""
@@ -812,9 +597,3 @@ class Note:
 
     def _repr_markdown_(self) -> str:
         return f"**{self.title}**: {self.text}"
-
-
-def unit_vectors(*shape: int, seed: int) -> torch.Tensor:
-    """Seeded random vectors of length 1 along the last dimension: test inputs for checkers."""
-    generator = torch.Generator().manual_seed(seed)
-    return F.normalize(torch.randn(*shape, generator=generator), dim=-1)

@@ -5,7 +5,7 @@ D x C matrix whose column c is the ensemble of class c's prompts. Checked agains
 ``zeroshot.build_classifier`` (which gives open_clip's numbers) on class names, templates
 and a made-up text encoder drawn afresh at every check.
 Q2 (build, 3 points): ``zero_shot_probabilities(image_features, classifier, logit_scale)``,
-softmax(scale * cosine similarity), checked against ``zeroshot.predict_proba`` on fresh
+softmax(scale * cosine similarity), checked against ``zeroshot.class_probabilities`` on fresh
 random embeddings. The lesson measures every classifier of its tables with the learner's
 two functions (the library's while they do not pass yet); the prediction is the argmax.
 Q3 (templates, 2 points): templates for a classifier whose class names are the shapes
@@ -185,21 +185,8 @@ q1 = Question(
 
 # -- Q2: probabilities of the classes for image embeddings ------------------------------
 
-class _FeaturesAsImages(torch.nn.Module):
-    """A "model" whose image encoder returns its input: ``zeroshot.predict_proba`` then
-    classifies ready-made image embeddings, and serves as the check's reference."""
-
-    def __init__(self, logit_scale: float):
-        super().__init__()
-        self.logit_scale = torch.nn.Parameter(torch.tensor(float(logit_scale)).log(),
-                                              requires_grad=False)
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return images
-
-
 def _library_probabilities(image_features, classifier, logit_scale) -> torch.Tensor:
-    return zeroshot.predict_proba(_FeaturesAsImages(logit_scale), image_features, classifier)
+    return zeroshot.class_probabilities(image_features, classifier, logit_scale)
 
 
 def _probability_cases(generator: torch.Generator) -> list[tuple]:
@@ -262,8 +249,8 @@ q2 = Question(
                   "    return (logit_scale * similarities).softmax(dim=-1)\n```",
     time_limit=30.0,
     points=3,
-    forbidden=(zeroshot.predict_proba, zeroshot.classify, zeroshot.accuracy,
-               zeroshot.dataset_accuracy, _library_probabilities),
+    forbidden=(zeroshot.predict_proba, zeroshot.class_probabilities, zeroshot.classify,
+               zeroshot.accuracy, zeroshot.dataset_accuracy, _library_probabilities),
 )
 
 

@@ -32,6 +32,7 @@ from mmlearn.exercises.core import (
     function_checker,
     value_checker,
 )
+from mmlearn.images import float_to_uint8
 
 # ---------------------------------------------------------------------------- Q1
 
@@ -287,7 +288,7 @@ def paint_with(step, prompt: str, vqgan_model, clip, steps: int = STEPS, seed: i
                 frames.append(_similarity(z, vqgan_model, clip, target)[1])
             losses.append(step(z, optimizer, target, vqgan_model, clip))
         frames.append(_similarity(z, vqgan_model, clip, target)[1])
-    return [(f.clamp(0, 1) * 255).round().byte() for f in frames], losses
+    return [float_to_uint8(f) for f in frames], losses
 
 
 def _learners_copies(vqgan_model, clip) -> tuple[object, object, dict]:
@@ -423,7 +424,7 @@ def _check_paint_step(fn) -> None:
         raise Incorrect(f"after {STEPS} steps CLIP's similarity between the picture and "
                         f"{PROMPT!r} went from {before:.2f} to {after:.2f}; it should rise "
                         f"clearly. Is the loss a distance that the step makes smaller?")
-    verdict = judge.judge_images((image.clamp(0, 1) * 255).round().byte())[0]
+    verdict = judge.judge_images(float_to_uint8(image))[0]
     if verdict.color != "red":
         raise Incorrect(f"CLIP likes the picture better ({before:.2f} -> {after:.2f}), but the "
                         f"judge sees mostly {verdict.color}, not red.")

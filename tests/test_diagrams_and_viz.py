@@ -1,0 +1,86 @@
+"""The two drawing modules: ``diagrams`` (how a model works) and ``viz`` (data a lesson
+computed). Each figure draws, shows what it was given, and ``viz`` stands alone."""
+
+import ast
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mmlearn import diagrams, search, viz  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("draw", [diagrams.clip_architecture, diagrams.dalle1_token_stream,
+                                  diagrams.unclip_pipeline, diagrams.two_ways_to_generate])
+def test_every_diagram_draws(draw):
+    figure = draw()
+    assert figure.axes and figure.axes[0].patches  # boxes and arrows
+
+
+def test_the_picture_grid_shows_each_picture_with_its_title():
+    pictures = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    figure = viz.image_grid(pictures, ["a", "b", "c", "d", "e"], columns=3)
+    shown = [ax for ax in figure.axes if ax.images]
+    assert len(figure.axes) == 6 and len(shown) == 5  # 2 rows of 3, one cell left empty
+    assert np.array_equal(shown[4].images[0].get_array(), pictures[4].permute(1, 2, 0).numpy())
+    assert [ax.get_title() for ax in shown] == ["a", "b", "c", "d", "e"]
+
+
+def test_shapeworld_shows_through_the_one_grid():
+    from mmlearn.shapes import ShapeWorld
+
+    data = ShapeWorld(4, seed=0)
+    figure = data.show(4, columns=2)
+    assert [ax.get_title() for ax in figure.axes] == data.captions[:4]
+
+
+def test_token_grid_and_causal_mask_draw():
+    images = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    figure = viz.token_grid(images[0], torch.arange(64).reshape(8, 8), images[1])
+    assert len(figure.axes) == 3
+    figure = viz.causal_mask(torch.tril(torch.ones(5, 5)))
+    assert figure.axes[0].get_xlabel() == "attends to position j"
+
+
+def test_search_results_take_one_list_or_one_list_per_query():
+    hits = [search.Hit(0, 0.9, caption="a red circle"), search.Hit(1, 0.5, caption="a star")]
+
+    class Index:
+        def image(self, i):
+            return np.zeros((8, 8, 3), dtype=np.uint8)
+
+    assert len(viz.search_results(Index(), hits).axes) == 2
+    assert len(viz.search_results(Index(), [hits, hits]).axes) == 4
+
+
+def _mmlearn_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mmlearn"):
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names if alias.name.startswith("mmlearn")}
+    return names
+
+
+def test_viz_and_diagrams_import_nothing_else_from_mmlearn():
+    """Plotting sits on the ground floor: any module may draw, and drawing needs no model."""
+    for module in ("viz", "diagrams"):
+        assert not _mmlearn_imports(ROOT / "mmlearn" / f"{module}.py"), module
+
+
+def test_box_and_arrow_are_drawn_in_one_place():
+    assert not {"_box", "_arrow"} & set(vars(viz))
