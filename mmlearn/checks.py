@@ -337,6 +337,83 @@ def finite_vectors(vectors, name: str) -> None:
                          f"direction, so every image would score 0.")
 
 
+# ------------------------------------------------------------------------------ tensors
+
+# The kinds of dtype a tensor check can ask for, and how a message names them.
+_DTYPE_KINDS = {"float": ("a float", torch.Tensor.is_floating_point),
+                "integer": ("an integer", lambda t: not t.is_floating_point()
+                            and not t.is_complex() and t.dtype != torch.bool),
+                "bool": ("a bool", lambda t: t.dtype == torch.bool)}
+
+
+def describe_tensor(value) -> str:
+    """``a float32 tensor of shape (3, 8, 8)``, or ``describe(value)`` for anything else."""
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"a NumPy {value.dtype} array of shape {value.shape}"
+    return describe(value)
+
+
+def tensor(value, name: str, ndim: int | tuple[int, ...] | None = None, dtype: str | None = None,
+           shape: tuple | None = None, example: str = "") -> torch.Tensor:
+    """A torch tensor with ``ndim`` dimensions (one count or a tuple of allowed ones), a dtype
+    of one kind (``"float"``, ``"integer"`` or ``"bool"``) and, where ``shape`` is given, those
+    sizes (``None`` for any size in that place). ``example`` says what to pass, e.g.
+    ``"[B, 16, 8, 8]"``.
+
+    It looks at the shape and dtype only, never at the values: cheap enough for a training
+    or sampling loop (no scan of the data, no copy between devices, no ``.item()``).
+
+    Why: a tensor of the wrong layout fails deep inside torch ("shape '[-1, 1, 1, 1]' is
+    invalid", "mat1 and mat2 shapes cannot be multiplied") or, worse, broadcasts into an
+    answer of the wrong shape; uint8 pixels wrap around silently under ``* 2 - 1``.
+    """
+    kind, has_kind = _DTYPE_KINDS[dtype] if dtype else ("a", None)
+    wanted = f"{kind} tensor" + (f" {example}" if example else "")
+    if not isinstance(value, torch.Tensor):
+        array = isinstance(value, np.ndarray)
+        hint = " (torch.from_numpy(array) turns it into one)" if array else ""
+        raise TypeError(f"{name} must be {wanted}; got {describe_tensor(value)}{hint}.")
+    if has_kind is not None and not has_kind(value):
+        raise TypeError(f"{name} must be {wanted}; got {describe_tensor(value)}.")
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if shape is not None:
+        allowed = (len(shape),)
+    if allowed is not None and value.ndim not in allowed:
+        counts = " or ".join(str(n) for n in allowed)
+        raise ValueError(f"{name} must be {wanted} ({counts} dimensions); got "
+                         f"{describe_tensor(value)}.")
+    if shape is not None and any(want is not None and want != have
+                                 for want, have in zip(shape, value.shape)):
+        expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must be {wanted}, shape {expected}; got "
+                         f"{describe_tensor(value)}.")
+    return value
+
+
+def same_batch(values: Mapping[str, torch.Tensor]) -> None:
+    """Tensors that hold one row per sample have the same first size.
+
+    Why: a batch of 8 pictures with 4 conditions fails inside a layer with a message about
+    matrix sizes; with 1 of them it broadcasts, and every picture gets the same row.
+    """
+    sizes = {name: len(value) for name, value in values.items()}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{name} has {size}" for name, size in sizes.items())
+        raise ValueError(f"{' and '.join(sizes)} must hold one row per sample, the same number "
+                         f"of rows; {listed}.")
+
+
+def instance(value, name: str, kind: type | tuple, what: str):
+    """``value`` is one of ``kind`` (``what`` names it in the message, e.g. "a Schedule such as
+    diffusion.cosine_schedule(200)"). Why: a wrong object fails later on a missing attribute
+    the learner never wrote."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what}; got {describe_tensor(value)}.")
+    return value
+
+
 # ------------------------------------------------------------------------------ images
 
 

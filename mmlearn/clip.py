@@ -185,6 +185,11 @@ def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     arithmetic, so gradients flow through it: VQGAN+CLIP (lesson 04) backpropagates from
     CLIP's score into the picture through this function.
     """
+    checks.tensor(images, "images", ndim=(3, 4), dtype="float",
+                  example="of pictures [N, 3, H, W] in [0, 1], e.g. images.float() / 255")
+    if images.shape[-3] != 3:
+        raise ValueError(f"images must have 3 colour channels, [N, 3, H, W]; got "
+                         f"{checks.describe_tensor(images)}.")
     config = model.visual.preprocess_cfg
     mean = torch.tensor(config["mean"], device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(config["std"], device=images.device).view(1, 3, 1, 1)

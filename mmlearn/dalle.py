@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
@@ -123,7 +123,18 @@ class WordTokenizer:
 
     def decode(self, ids: torch.Tensor | list[int]) -> str:
         """Ids -> the words they stand for, without the padding."""
-        ids = ids.tolist() if isinstance(ids, torch.Tensor) else ids
+        if isinstance(ids, torch.Tensor):
+            checks.tensor(ids, "ids", ndim=1, dtype="integer",
+                          example="of one prompt's ids, e.g. tokenizer('a red circle')[0]")
+            ids = ids.tolist()
+        if isinstance(ids, str) or not isinstance(ids, list | tuple):
+            raise TypeError(f"ids must be a list or a 1-D tensor of word ids, e.g. "
+                            f"tokenizer('a red circle')[0]; got {checks.describe(ids)}.")
+        for i in ids:
+            checks.integer(i, "each id")
+            if not 0 <= i < len(self.vocabulary):
+                raise ValueError(f"ids holds {i}, not a word id: ids run from 0 to "
+                                 f"{len(self.vocabulary) - 1} ({len(self.vocabulary)} words).")
         return " ".join(self.vocabulary[i] for i in ids if i != self.pad_id)
 
     def unknown_words(self, text: str) -> list[str]:
@@ -156,6 +167,8 @@ def causal_mask(length: int) -> torch.Tensor:
     This is what makes the transformer a *generator*: a token is predicted from the
     tokens before it only, so at sampling time nothing from the future is needed.
     """
+    length = checks.integer(length, "length", minimum=0)
+    checks.memory_budget(length * length, f"A causal mask of {length} x {length}")
     return torch.ones(length, length, dtype=torch.bool).tril()
 
 
@@ -239,22 +252,49 @@ class TinyDalle(nn.Module):
 
     def embed_text(self, text: torch.Tensor) -> torch.Tensor:
         """Text ids [B, text_length] -> vectors [B, text_length, width]."""
+        self._check_ids(text, "text", self.config.text_length, len(self.tokenizer),
+                        "tokenizer(['a red circle'])")
         positions = torch.arange(text.shape[1], device=text.device)
         return self.text_embedding(text) + self.text_position(positions)
 
     def embed_image(self, image: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Image tokens [B, n] at image positions start..start+n-1 -> vectors [B, n, width]."""
+        start = checks.integer(start, "start", minimum=0)
+        self._check_ids(image, "image", self.config.image_length - start, self.config.image_vocab,
+                        "token[:, None]")
         positions = torch.arange(start, start + image.shape[1], device=image.device)
         return self.image_embedding(image) + self.image_position(positions)
 
     def transform(self, x: torch.Tensor, caches: list | None = None) -> tuple[torch.Tensor, list]:
         """Run embedded tokens through all blocks; returns outputs and each block's cache."""
+        width, length = self.config.width, self.config.sequence_length
+        checks.tensor(x, "x", dtype="float", shape=(None, None, width),
+                      example=f"of embedded tokens [B, n, {width}] (model.embed_text(text))")
+        cached = 0
+        if caches is not None:
+            if not isinstance(caches, list | tuple) or len(caches) != len(self.blocks):
+                raise TypeError(f"caches must be the list of {len(self.blocks)} caches that the "
+                                f"last transform returned (or None); got "
+                                f"{checks.describe(caches)}.")
+            cached = 0 if caches[0] is None else caches[0][0].shape[2]  # keys [B, h, n, d]
+        if cached + x.shape[1] > length:
+            raise ValueError(f"x: {cached} cached + {x.shape[1]} new positions is more than the "
+                             f"{length} this model has (text and image tokens together).")
         caches = caches or [None] * len(self.blocks)
         new_caches = []
         for block, cache in zip(self.blocks, caches):
             x, cache = block(x, cache)
             new_caches.append(cache)
         return self.norm(x), new_caches
+
+    @staticmethod
+    def _check_ids(ids, name: str, longest: int, vocabulary: int, example: str) -> None:
+        """Token ids [B, n] with n <= longest (shape and dtype only: it runs for every token;
+        an id past ``vocabulary`` is named by torch's IndexError)."""
+        checks.tensor(ids, name, ndim=2, dtype="integer", example=f"of ids [B, n], e.g. {example}")
+        if ids.shape[1] > longest:
+            raise ValueError(f"{name} has {ids.shape[1]} positions, more than the {longest} "
+                             f"left for it; got {checks.describe_tensor(ids)}.")
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits for the next token everywhere: (text [B, Lt-1, V_text], image [B, n+1, V_image]).
@@ -278,6 +318,15 @@ def dalle_loss(model: TinyDalle, text: torch.Tensor, image: torch.Tensor, pad_id
     the image; predicting the caption too is a cheap extra signal. Padding is not a
     word, so it is never a text target. ``image`` holds all image tokens [B, 64].
     """
+    checks.instance(model, "model", TinyDalle, "a TinyDalle, e.g. dalle.new_dalle()")
+    config = model.config
+    checks.tensor(text, "text", dtype="integer", shape=(None, config.text_length),
+                  example=f"of word ids [B, {config.text_length}]")
+    checks.tensor(image, "image", dtype="integer", shape=(None, config.image_length),
+                  example=f"of all image tokens [B, {config.image_length}]")
+    checks.same_batch({"text": text, "image": image})
+    checks.integer(pad_id, "pad_id")
+    checks.number_in_range(text_weight, "text_weight", 0.0, 1.0, 1 / 8)
     device = model_device(model)
     text, image = text.to(device), image.to(device)  # a batch of the data: to the model
     text_logits, image_logits = model(text, image[:, :-1])
@@ -374,7 +423,13 @@ def decode_tokens(vqgan, tokens: torch.Tensor, batch_size: int = 64) -> torch.Te
     """Image tokens [N, 64] (or [N, 8, 8]) -> uint8 images [N, 3, 32, 32] via the VQGAN."""
     from mmlearn.vqgan import to_unit_range
 
-    side = math.isqrt(tokens[0].numel())
+    checks.tensor(tokens, "tokens", ndim=(2, 3), dtype="integer",
+                  example="of image tokens [N, 64] or [N, 8, 8]")
+    side = math.isqrt(tokens[0].numel()) if len(tokens) else 0
+    if not len(tokens) or side * side != tokens[0].numel():
+        raise ValueError(f"tokens must be N >= 1 square grids of image tokens, [N, 64] or "
+                         f"[N, 8, 8]; got {checks.describe_tensor(tokens)}.")
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     grids = tokens.reshape(len(tokens), side, side).to(vqgan.codebook.device)
     return torch.cat([float_to_uint8(to_unit_range(vqgan.decode_indices(grid)))
                       for grid in grids.split(batch_size)])
@@ -528,6 +583,18 @@ def load_course_dalle(device: str | None = None) -> TinyDalle:
 
 def new_dalle(seed: int = 0, **sizes) -> TinyDalle:
     """An untrained tiny DALL-E with ShapeWorld's vocabulary; ``sizes`` override DalleConfig."""
+    seed = checks.seed(seed)
+    checks.known_names(sizes, [f.name for f in fields(DalleConfig)], "size")
+    for name, value in sizes.items():
+        sizes[name] = checks.integer(value, name, minimum=1)
+    config = DalleConfig(**sizes)
+    if config.width % config.heads:
+        raise ValueError(f"width must be a multiple of heads (each head gets width / heads "
+                         f"numbers); got width={config.width}, heads={config.heads}.")
+    weights = 4 * (12 * config.layers * config.width ** 2
+                   + config.width * (2 * config.image_vocab + config.sequence_length + 200))
+    checks.memory_budget(weights, f"A tiny DALL-E of width {config.width} and {config.layers} "
+                                  f"layers")
     torch.manual_seed(seed)
     words = shapeworld_words()
     return TinyDalle(DalleConfig(**sizes), words)

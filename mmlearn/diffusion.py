@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmlearn import checks
 from mmlearn.config import model_device
 
 # ---------------------------------------------------------------------------- the schedule
@@ -80,9 +81,53 @@ def cosine_schedule(steps: int = 200, offset: float = 0.008, end: float = 0.97) 
     course decoder drew coloured noise; stopping at 0.97 leaves alpha_bar(T-1) = 2.2e-3
     (signal amplitude 0.047), close enough to pure noise to start from.
     """
+    steps = checks.integer(steps, "steps", minimum=1)
+    checks.memory_budget(steps * 8 * 4, f"A schedule of {steps} steps")
+    offset = checks.positive_number(offset, "offset", 0.008)
+    end = checks.number_in_range(end, "end", 1e-3, 1.0, 0.97)
     u = torch.arange(1, steps + 1, dtype=torch.float64) / steps * end
     f = lambda v: torch.cos((v + offset) / (1 + offset) * math.pi / 2) ** 2  # noqa: E731
     return Schedule(f(u) / f(torch.zeros(1, dtype=torch.float64)))
+
+
+def _check_step_inputs(schedule: Schedule, pictures: dict, times: dict,
+                       earliest: int = 0) -> None:
+    """The arguments of the forward jump and the reverse steps, by shape and dtype only.
+
+    ``pictures`` (x0, noise, eps, ...) are float tensors of one shape, a batch first;
+    ``times`` (t, t_prev) are whole numbers from ``earliest`` to T - 1, or integer tensors
+    [B] (or [1], one time for all). A tensor's values are not scanned: these run in every
+    step of a sampling loop, and torch's IndexError names a time past the end.
+    """
+    checks.instance(schedule, "schedule", Schedule,
+                    "a Schedule such as diffusion.cosine_schedule(200)")
+    (first, x), *others = pictures.items()
+    checks.tensor(x, first, dtype="float", example="of pictures or latents [B, C, H, W]")
+    if x.ndim == 0:
+        raise ValueError(f"{first} must have a batch dimension first, e.g. [B, C, H, W]; got "
+                         f"{checks.describe_tensor(x)}.")
+    for name, value in others:
+        checks.tensor(value, name, dtype="float", shape=tuple(x.shape),
+                      example=f"the shape of {first}")
+    for name, t in times.items():
+        if isinstance(t, torch.Tensor):
+            checks.tensor(t, name, ndim=(0, 1), dtype="integer",
+                          example="of times [B], e.g. torch.full((B,), 120)")
+            if t.ndim == 1 and len(t) not in (1, len(x)):
+                raise ValueError(f"{name} must hold one time per sample ({len(x)}) or one for "
+                                 f"all; got {checks.describe_tensor(t)}.")
+        else:
+            t = checks.integer(t, f"{name} (a whole number or an integer tensor [B])")
+            if not earliest <= t < schedule.steps:
+                raise ValueError(f"{name} must be a time from {earliest} to "
+                                 f"{schedule.steps - 1} (this schedule has {schedule.steps} "
+                                 f"steps); got {t}.")
+
+
+def _check_clip_x0(clip_x0) -> None:
+    """None (no bound) or a finite bound above 0 for the guessed clean picture."""
+    if clip_x0 is not None:
+        checks.positive_number(clip_x0, "clip_x0 (or None)", 1.0)
 
 
 def _at(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -98,6 +143,7 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
     Gaussian noise once (variances of independent Gaussians add up), so training can
     jump straight to any t without simulating the steps before it.
     """
+    _check_step_inputs(schedule, {"x0": x0, "noise": noise}, {"t": t})
     abar = _at(schedule.alpha_bar, t, x0)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
@@ -207,6 +253,18 @@ class TinyUNet(nn.Module):
         return self.head(h)
 
 
+def _check_denoiser(model) -> None:
+    checks.instance(model, "model", TinyUNet,
+                    "a diffusion.TinyUNet (an unCLIP's decoder is model.unet)")
+
+
+def _check_condition(model: TinyUNet, cond, x: torch.Tensor) -> None:
+    """One condition per sample, ``model.cond_dim`` numbers each (shape only)."""
+    checks.tensor(cond, "cond", dtype="float", shape=(None, model.cond_dim),
+                  example=f"of one embedding per sample [B, {model.cond_dim}]")
+    checks.same_batch({"cond": cond, "the pictures": x})
+
+
 def draw(random, *args, generator: torch.Generator | None = None,
          device: torch.device | str | None = None, **kwargs) -> torch.Tensor:
     """``random(*args)`` (torch.randn, torch.rand, torch.randint) drawn from ``generator``
@@ -248,6 +306,17 @@ def diffusion_loss(model: TinyUNet, x0: torch.Tensor, cond: torch.Tensor | None,
     the times yourself (see ``unclip.decoder_loss``); by default they are uniform. The
     inputs go to the model's device.
     """
+    _check_denoiser(model)
+    checks.instance(schedule, "schedule", Schedule,
+                    "a Schedule such as diffusion.cosine_schedule(200)")
+    checks.tensor(x0, "x0", dtype="float", ndim=4, shape=(None, model.in_channels, None, None),
+                  example="of clean latents [B, C, H, W]")
+    if cond is not None:
+        _check_condition(model, cond, x0)
+    checks.number_in_range(p_uncond, "p_uncond", 0.0, 1.0, 0.1)
+    if t is not None:
+        checks.tensor(t, "t (or None)", dtype="integer", shape=(len(x0),),
+                      example="of one time per sample [B]")
     device = model_device(model)
     x0 = x0.to(device)
     cond = None if cond is None else cond.to(device)
@@ -270,6 +339,20 @@ def guided_noise(model: TinyUNet, x: torch.Tensor, t: torch.Tensor, cond: torch.
     Scale 0 returns exactly the unconditional model's guess (the conditional one is not
     even computed); otherwise both run in one batch of 2B.
     """
+    # Duck-typed on purpose: any denoiser with a null condition will do (the exercise
+    # tests plant a stub model and float times here).
+    if not callable(model) or not hasattr(model, "null_condition"):
+        raise TypeError(f"model must be a denoiser such as a diffusion.TinyUNet (an unCLIP's "
+                        f"decoder is model.unet); got {checks.describe(model)}.")
+    checks.tensor(x, "x", dtype="float", example="of noisy latents [B, C, H, W]")
+    if x.ndim == 0:
+        raise ValueError(f"x must have a batch dimension first, e.g. [B, C, H, W]; got "
+                         f"{checks.describe_tensor(x)}.")
+    checks.tensor(t, "t", shape=(len(x),), example="of one time per sample [B]")
+    checks.tensor(cond, "cond", dtype="float", shape=(None, getattr(model, "cond_dim", None)),
+                  example="of one embedding per sample [B, cond_dim]")
+    checks.same_batch({"cond": cond, "x": x})
+    checks.number_in_range(scale, "scale", -1e3, 1e3, 3.0)
     if scale == 0:
         return model(x, t, None)
     both = model(torch.cat([x, x]), torch.cat([t, t]),
@@ -282,6 +365,7 @@ def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
                schedule: Schedule) -> torch.Tensor:
     """Undo the forward jump with the guessed noise:
     x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    _check_step_inputs(schedule, {"x_t": x_t, "eps": eps}, {"t": t})
     abar = _at(schedule.alpha_bar, t, x_t)
     return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
 
@@ -303,6 +387,10 @@ def ddpm_step(x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: tor
     beta = 1 - alpha (the step may skip times: then "one step" spans several). The last
     step (t_prev = -1) adds no noise. ``clip_x0`` bounds the guessed x_0 first.
     """
+    _check_step_inputs(schedule, {"x_t": x_t, "eps": eps, "noise": noise}, {"t": t})
+    _check_step_inputs(schedule, {"x_t": x_t}, {"t_prev": t_prev}, earliest=-1)
+    _check_clip_x0(clip_x0)
+    t_prev = torch.as_tensor(t_prev)  # a whole number works too
     abar, abar_prev = _at(schedule.alpha_bar, t, x_t), _alpha_bar_before(schedule, t_prev, x_t)
     alpha = abar / abar_prev
     beta = 1 - alpha
@@ -323,6 +411,8 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: tor
     x_{t_prev} = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps_hat. No fresh noise, so
     the same start gives the same picture, and big jumps between times stay stable.
     """
+    _check_step_inputs(schedule, {"x_t": x_t}, {"t_prev": t_prev}, earliest=-1)
+    _check_clip_x0(clip_x0)
     x0 = predict_x0(x_t, eps, t, schedule)
     if clip_x0 is not None:
         x0 = x0.clamp(-clip_x0, clip_x0)

@@ -9,13 +9,23 @@ A report is a dict: ``"prompts"`` (one row per prompt: colour and shape hit rate
 seen or held-out combination) and averages over all / seen / unseen prompts.
 """
 
-from mmlearn import shapes
+from mmlearn import checks, shapes
 from mmlearn.config import one_cpu_thread
 from mmlearn.dalle import rerank, sample_many
 
 
 def color_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
     """The plain prompts "a red circle", ... for colour x shape pairs (default: all 36)."""
+    if combos is not None:
+        if isinstance(combos, str) or not isinstance(combos, list | tuple) or not combos:
+            raise TypeError(f"combos must be a non-empty list of (colour, shape) pairs such as "
+                            f"[('red', 'circle')], or None for all 36; got "
+                            f"{checks.describe(combos)}.")
+        for i, pair in enumerate(combos):
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"combos[{i}] must be a (colour, shape) pair such as "
+                                f"('red', 'circle'); got {checks.describe(pair)}.")
+            shapes.class_name(*pair)  # each a known colour and shape, or a ValueError
     combos = combos or [(c, s) for c in shapes.COLORS for s in shapes.SHAPES]
     return [shapes.with_articles(f"a {c} {s}") for c, s in combos]
 
@@ -61,9 +71,8 @@ def dalle_hit_rates(model, vqgan, clip, prompts: list[str] | None = None,
     random sample gives), "reranked" only the ``keep`` that CLIP likes best. The judge
     must not be the reranking CLIP, or CLIP would grade its own homework.
     """
-    if judge is None:
-        from mmlearn.judge import judge_images as judge
-    prompts = prompts or color_shape_prompts()
+    prompts, judge = _checked_prompts(prompts), _checked_judge(judge)
+    checks.optional_integer(keep, "keep", minimum=1)  # n, temperature, top_k, seed: sample_many
     drawn_sets = []
     for start in range(0, len(prompts), 12):  # 12 prompts per batch: fast, yet little memory
         drawn_sets += sample_many(model, vqgan, prompts[start:start + 12], candidates,
@@ -83,12 +92,38 @@ def dalle_hit_rates(model, vqgan, clip, prompts: list[str] | None = None,
 def unclip_hit_rates(model, prompts: list[str] | None = None, n: int = 8, scale: float = 3.0,
                      steps: int = 25, seed: int = 0, judge=None) -> dict:
     """The tiny unCLIP's hit rates: ``n`` pictures per prompt, no reranking."""
-    if judge is None:
-        from mmlearn.judge import judge_images as judge
-    prompts = prompts or color_shape_prompts()
+    prompts, judge = _checked_prompts(prompts), _checked_judge(judge)  # n, scale...: generate
     rows = [judged_row(drawn.prompt, judge(drawn.images))
             for drawn in model.generate(prompts, n, scale, steps, seed=seed)]
     return {"prompts": rows, **averages(rows)}
+
+
+def _checked_prompts(prompts) -> list[str]:
+    """None (the 36 plain prompts) or a list of prompts that each name a colour and a shape.
+
+    Why: each prompt's pictures are judged against the colour and shape it names; a prompt
+    without them used to fail only after every picture had been drawn.
+    """
+    if prompts is None:
+        return color_shape_prompts()
+    prompts = checks.texts(prompts, "prompts", "a red circle")
+    for i, prompt in enumerate(prompts):
+        try:
+            shapes.parse_caption(prompt)
+        except ValueError as error:
+            raise ValueError(f"prompts[{i}]: {error}") from None
+    return prompts
+
+
+def _checked_judge(judge):
+    """None (the course's shape judge) or a function of uint8 pictures -> verdicts."""
+    if judge is None:
+        from mmlearn.judge import judge_images
+        return judge_images
+    if not callable(judge):
+        raise TypeError(f"judge must be a function of uint8 pictures that returns verdicts, "
+                        f"such as judge.judge_images (or None); got {checks.describe(judge)}.")
+    return judge
 
 
 def format_report(report: dict) -> str:

@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from mmlearn import checks
 from mmlearn.checkpoints import load_checkpoint, shipped_path
 from mmlearn.images import to_uint8_tensor
 from mmlearn.shapes import COLORS, SHAPES
@@ -60,9 +61,18 @@ def as_uint8_batch(images) -> torch.Tensor:
     if isinstance(images, Image.Image):
         images = [images]
     if isinstance(images, (list, tuple)):
-        images = torch.stack([to_uint8_tensor(im) for im in images])
+        if not images:
+            raise ValueError("images is empty: give the judge at least one picture.")
+        tensors = [to_uint8_tensor(im) for im in images]
+        sizes = {tuple(t.shape) for t in tensors}
+        if len(sizes) > 1:
+            raise ValueError(f"images are of different sizes {sorted(sizes)}; give the judge "
+                             f"pictures of one size (image.resize((32, 32))).")
+        images = torch.stack(tensors)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-        raise ValueError("The judge takes uint8 images [N, 3, H, W] (or PIL images).")
+        raise ValueError(f"The judge takes uint8 images [N, 3, H, W] (or PIL images); images "
+                         f"is {checks.describe_tensor(images)}. For pictures in [0, 1] use "
+                         f"mmlearn.images.float_to_uint8(pictures).")
     images = images[None] if images.ndim == 3 else images
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be [N, 3, H, W]; got shape {tuple(images.shape)}.")
@@ -214,6 +224,9 @@ def judge_images(images, model: ShapeJudge | None = None, strict: bool = True) -
     six ShapeWorld shapes, as a classifier that only knows ShapeWorld would.
     """
     global _judge
+    strict = checks.flag(strict, "strict")
+    if model is not None:
+        checks.instance(model, "model", ShapeJudge, "a judge.ShapeJudge (or None: the course's)")
     if model is None:
         _judge = _judge or load_shape_judge()
         model = _judge

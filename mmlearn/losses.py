@@ -25,12 +25,23 @@ pair apart. ``clip_loss_soft`` with a matrix of *which captions fit which images
 (``ShapeWorld.fit_matrix``) counts them as right.
 """
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
+
+from mmlearn import checks
 
 
 def similarity_matrix(image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
     """Cosine similarities: entry ``[i, j]`` compares image ``i`` with caption ``j``."""
+    for name, value in (("image_features", image_features), ("text_features", text_features)):
+        checks.tensor(value, name, ndim=2, dtype="float",
+                      example="[N, D] (for one vector v write v[None])")
+    if image_features.shape[1] != text_features.shape[1]:
+        raise ValueError(f"image_features and text_features must have one length D (from one "
+                         f"CLIP); got shapes {tuple(image_features.shape)} and "
+                         f"{tuple(text_features.shape)}.")
     image_features = F.normalize(image_features, dim=-1)
     text_features = F.normalize(text_features, dim=-1)
     return image_features @ text_features.T
@@ -61,6 +72,13 @@ def same_caption(captions: list[str]) -> torch.Tensor:
     With duplicates in a batch, image ``j`` matches caption ``i`` exactly as well as
     image ``i`` does, so the "wrong" off-diagonal pair is in fact right.
     """
+    if isinstance(captions, str) or not isinstance(captions, Iterable):
+        raise TypeError(f"captions must be a list of strings (one per picture of the batch); "
+                        f"got {checks.describe(captions)}.")
+    captions = list(captions)
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise TypeError(f"captions[{i}] must be a string; got {checks.describe(caption)}.")
     ids = {caption: k for k, caption in enumerate(dict.fromkeys(captions))}
     caption_ids = torch.tensor([ids[c] for c in captions])
     return caption_ids[:, None] == caption_ids[None, :]

@@ -27,6 +27,7 @@ and ``.encode_texts(list of str)`` returning one row per input, e.g. the
 
 import hashlib
 import json
+import numbers
 import os
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -307,7 +308,20 @@ class ImageIndex:
                 for row_scores, row_ids in zip(scores, ids, strict=True)]
         return hits[0] if single else hits
 
+    def _check_id(self, id) -> int:
+        """An item's id: a whole number from 0 to len(index) - 1. Why: Python's negative
+        indices would quietly give an item from the end, which has no such id."""
+        id = checks.integer(id, "id")
+        if not 0 <= id < len(self.items):
+            raise ValueError(f"id must be an item of the index, from 0 to {len(self.items) - 1}"
+                             f" ({len(self.items)} items); got {id}.")
+        return id
+
     def hit(self, id: int, score: float) -> Hit:
+        id = self._check_id(id)
+        if isinstance(score, bool) or not isinstance(score, numbers.Real):
+            raise TypeError(f"score must be a number (a cosine similarity); got "
+                            f"{checks.describe(score)}.")
         item = self.items[id]
         return Hit(id=id, score=score, path=item.get("path"), caption=item.get("caption"))
 
@@ -315,6 +329,7 @@ class ImageIndex:
         """The picture of item ``id``: opened from its path, or from the images/dataset it was
         added from in this session. None when neither is available (e.g. an index of
         in-memory images after loading it from disk)."""
+        id = self._check_id(id)
         path = self.items[id].get("path")
         if path is not None:
             try:

@@ -216,6 +216,9 @@ def draw(color: str, shape: str, size: str = "big", position: str = "center",
 
 def with_articles(text: str) -> str:
     """Fix English articles: ``"a orange circle"`` -> ``"an orange circle"``."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string such as 'a orange circle'; got "
+                        f"{checks.describe(text)}.")
     words = text.split(" ")
     for i in range(len(words) - 1):
         if words[i] in ("a", "an"):
@@ -385,12 +388,16 @@ class ShapeWorld(torch.utils.data.Dataset):
 
     def grid(self, n: int = 16, columns: int = 8, scale: int = 3) -> Image.Image:
         """The first ``n`` images side by side (enlarged ``scale`` times), as a PIL image."""
+        checks.integer(n, "n", minimum=1)
         return image_grid(self.images[:n], columns=columns, scale=scale)
 
     def show(self, n: int = 8, columns: int = 4):
         """A matplotlib figure of the first ``n`` images with their captions as titles."""
         from mmlearn.viz import image_grid  # matplotlib only when a figure is asked for
 
+        checks.integer(n, "n", minimum=1)
+        checks.integer(columns, "columns", minimum=1)
+        checks.memory_budget(min(n, len(self)) * 2**20, f"A figure of {n} pictures")
         return image_grid(self.images[:n], self.captions[:n], columns=columns, size=2.6,
                           fontsize=8)
 
@@ -417,8 +424,12 @@ def image_grid(images: torch.Tensor, columns: int = 8, scale: int = 3,
         raise ValueError("images must be a uint8 tensor of shape N x 3 x H x W "
                          "(e.g. ShapeWorld(...).images).")
     n, _, h, w = images.shape
-    columns = max(1, min(columns, n))
+    columns = max(1, min(checks.integer(columns, "columns", minimum=1), n))
+    scale = checks.integer(scale, "scale", minimum=1)
+    gap = checks.integer(gap, "gap", minimum=0)
     rows = (n + columns - 1) // columns
+    checks.memory_budget(3 * (columns * (w * scale + gap) + gap) * (rows * (h * scale + gap) + gap),
+                         f"A grid of {n} pictures enlarged {scale} times")
     sheet = Image.new("RGB", (columns * (w * scale + gap) + gap, rows * (h * scale + gap) + gap),
                       (255, 255, 255))
     for i in range(n):
@@ -443,6 +454,10 @@ def palette(scale: int = 3) -> Image.Image:
     Held-out combinations get a black frame, so learners can see which ones the
     training split never shows.
     """
+    scale = checks.integer(scale, "scale", minimum=1)
+    sheet_side = len(SHAPES) * (32 * scale + 4) + 4
+    checks.memory_budget(3 * sheet_side * sheet_side * len(COLORS) // len(SHAPES),
+                         f"A palette enlarged {scale} times")
     tiles = torch.stack([torch.from_numpy(np.array(draw(c, s))).permute(2, 0, 1)
                          for c in COLORS for s in SHAPES])
     sheet = image_grid(tiles, columns=len(SHAPES), scale=scale, gap=4)

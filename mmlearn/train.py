@@ -31,13 +31,14 @@ crops and mirroring as well made it a worse guide).
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import torch
 import torchvision.transforms.v2 as v2
 from tqdm.auto import tqdm
 
-from mmlearn import losses, shapes, zeroshot
+from mmlearn import checks, losses, shapes, zeroshot
 from mmlearn.clip import to_model_input
 from mmlearn.config import seed_everything
 from mmlearn.images import float_to_uint8
@@ -102,6 +103,8 @@ def new_course_clip(seed: int = 0):
 
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Linear warm-up, then a cosine decay to zero (see ``mmlearn.optim.warmup_cosine``)."""
+    checks.integer(step, "step", minimum=0)
+    checks.instance(config, "config", TrainConfig, "a train.TrainConfig")
     return warmup_cosine(step, config.steps, config.lr, config.warmup_steps)
 
 
@@ -116,6 +119,10 @@ def make_optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
 
 def tokenize_once(tokenizer, captions: list[str]) -> torch.Tensor:
     """Tokens for every caption, tokenizing each distinct caption only once."""
+    if not callable(tokenizer):
+        raise TypeError(f"tokenizer must be the model's tokenizer (a function of a list of "
+                        f"texts); got {checks.describe(tokenizer)}.")
+    captions = checks.texts(captions, "captions", "a big red circle")
     unique = list(dict.fromkeys(captions))
     tokens = tokenizer(unique)
     row = {caption: k for k, caption in enumerate(unique)}
@@ -159,6 +166,12 @@ def batch_loss(model, data, batch: torch.Tensor, tokens: torch.Tensor,
 @torch.no_grad()
 def evaluate(model, tokenizer, sets: dict) -> dict:
     """Zero-shot top-1 over all colour x shape classes on each test set (plain prompts)."""
+    if not isinstance(sets, Mapping) or not sets:
+        raise TypeError(f"sets must be a dict of named test sets, as held_out_sets(500) "
+                        f"returns ({{'seen': ShapeWorld, 'unseen': ShapeWorld}}); got "
+                        f"{checks.describe(sets)}.")
+    for name, data in sets.items():
+        checks.instance(data, f"sets[{name!r}]", shapes.ShapeWorld, "a shapes.ShapeWorld")
     was_training = model.training
     model.eval()
     scores = {name: zeroshot.dataset_accuracy(model, tokenizer, data)
@@ -174,7 +187,17 @@ def held_out_sets(n: int, seed: int = 0, resolution: int = 32) -> dict:
 
 
 def random_batches(n: int, batch_size: int, seed: int = 0):
-    """Endless batches of item indices: each item once per epoch, reshuffled every epoch."""
+    """Endless batches of item indices: each item once per epoch, reshuffled every epoch.
+
+    The arguments are checked at the call, not at the first ``next``: a generator function
+    would only run its first line when the training loop asks for the first batch.
+    """
+    n = checks.integer(n, "n", minimum=1)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    return _batches(n, batch_size, checks.seed(seed))
+
+
+def _batches(n: int, batch_size: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
     order = torch.empty(0, dtype=torch.long)
     while True:

@@ -35,8 +35,10 @@ combinations; 8 samples of one prompt in 0.24-0.33 s on one CPU thread (three ru
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -67,8 +69,10 @@ def image_embeddings(clip, images: torch.Tensor, batch_size: int = 500) -> torch
 def vqgan_latents(vqgan, images: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
     """uint8 images -> the VQGAN's quantised latent grids [N, embed_dim, 8, 8] (code vectors),
     computed on the VQGAN's device, returned on the CPU."""
-    from mmlearn.vqgan import to_vqgan_range
+    from mmlearn.vqgan import _check_uint8_images, to_vqgan_range
 
+    _check_uint8_images(images)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     device = vqgan.codebook.device
     return torch.cat([vqgan.encode(to_vqgan_range(chunk.to(device).float() / 255))[0].cpu()
                       for chunk in images.split(batch_size)])
@@ -80,6 +84,7 @@ def decode_latents(vqgan, latents: torch.Tensor) -> torch.Tensor:
     then decode (on the VQGAN's device)."""
     from mmlearn.vqgan import to_unit_range
 
+    vqgan._check_latent(latents, "latents")
     codes = vqgan.nearest_codes(latents.to(vqgan.codebook.device))
     return float_to_uint8(to_unit_range(vqgan.decode_indices(codes)))
 
@@ -91,6 +96,16 @@ def slerp(a: torch.Tensor, b: torch.Tensor, weights) -> torch.Tensor:
     inside it, where the vectors are shorter than any CLIP produces. Slerp walks along
     the sphere's surface instead (DALL-E 2's interpolations do the same).
     """
+    for name, value in (("a", a), ("b", b)):
+        checks.tensor(value, name, ndim=(1, 2), example="embedding [D] (or [1, D])")
+        if value.ndim == 2 and len(value) != 1 or value.shape[-1] != a.shape[-1]:
+            raise ValueError(f"a and b must be one embedding each, [D] or [1, D] of one length "
+                             f"(for several pairs call slerp once per pair); got "
+                             f"{checks.describe_tensor(a)} and {checks.describe_tensor(b)}.")
+    if isinstance(weights, str) or not isinstance(weights, numbers.Real | torch.Tensor
+                                                  | np.ndarray | list | tuple):
+        raise TypeError(f"weights must be a number or a list/tensor of numbers from 0 to 1, "
+                        f"e.g. torch.linspace(0, 1, 8); got {checks.describe(weights)}.")
     a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
     w = torch.as_tensor(weights, dtype=torch.float32).view(-1, 1)
     angle = torch.arccos((a * b).sum().clamp(-1 + 1e-7, 1 - 1e-7))
@@ -213,6 +228,25 @@ def train_decoder(unet: diffusion.TinyUNet, latents: torch.Tensor, cond: torch.T
     import copy
     import time
 
+    checks.instance(unet, "unet", diffusion.TinyUNet,
+                    "a diffusion.TinyUNet, e.g. config.new_unet()")
+    checks.instance(config, "config", DecoderConfig, "an unclip.DecoderConfig")
+    checks.tensor(latents, "latents", dtype="float", shape=(None, unet.in_channels, None, None),
+                  example="of VQGAN latents [N, C, 8, 8] (unclip.vqgan_latents(vqgan, images))")
+    checks.tensor(cond, "cond", dtype="float", shape=(None, unet.cond_dim),
+                  example="of image embeddings [N, cond_dim] (unclip.image_embeddings)")
+    checks.same_batch({"latents": latents, "cond": cond})
+    if not len(latents):
+        raise ValueError("latents is empty: give at least one picture's latents to train on.")
+    checks.integer(steps, "steps", minimum=0)
+    checks.integer(batch_size, "batch_size", minimum=1)
+    checks.positive_number(lr, "lr", 3e-3)
+    checks.integer(warmup, "warmup", minimum=0)
+    checks.number_in_range(ema_decay, "ema_decay", 0.0, 1.0, 0.995)
+    seed = checks.seed(seed)
+    checks.integer(log_every, "log_every", minimum=0)
+    if seconds is not None:
+        checks.positive_number(seconds, "seconds (or None)", 45)
     generator = torch.Generator().manual_seed(seed)
     schedule = diffusion.cosine_schedule(config.timesteps)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)

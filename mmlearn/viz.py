@@ -23,10 +23,53 @@ def _numpy(x) -> np.ndarray:
     return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+# The argument checks of the plots. viz imports nothing from mmlearn (not even
+# mmlearn.checks), so these few lines keep its messages in the same style: name the
+# argument, what came, and what to pass.
+
+
+def _shown(value) -> str:
+    if isinstance(value, torch.Tensor | np.ndarray):
+        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _numbers(value, name: str, ndim: int, example: str) -> np.ndarray:
+    """``value`` (a tensor, array or nested list of real numbers) as a float array with
+    ``ndim`` dimensions; else a TypeError / ValueError naming ``name``."""
+    try:
+        array = _numpy(value).astype(float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {example} (a tensor, array or list of numbers); got "
+                        f"{_shown(value)}.") from None
+    if array.ndim != ndim or array.size == 0:
+        raise ValueError(f"{name} must be {example}, not empty; got {_shown(value)} "
+                         f"(shape {array.shape}).")
+    return array
+
+
+def _labels(labels, name: str, count: int, what: str, at_least: bool = False) -> None:
+    """None or one label per ``what`` (``count`` of them; more, if ``at_least``)."""
+    if labels is None:
+        return
+    if isinstance(labels, str) or not hasattr(labels, "__len__"):
+        raise TypeError(f"{name} must be a list of {count} labels, one per {what}; got "
+                        f"{_shown(labels)}.")
+    if len(labels) < count or len(labels) > count and not at_least:
+        raise ValueError(f"{name} must hold one label per {what} ({count}); got {len(labels)}.")
+
+
+def _whole(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}; got {value!r}.")
+
+
 def similarity_heatmap(similarity, row_labels=None, col_labels=None, title: str = "",
                        ax=None, annotate: bool | None = None, vmin=None, vmax=None):
     """An N x M matrix as a heatmap: rows are images, columns are captions."""
-    matrix = _numpy(similarity)
+    matrix = _numbers(similarity, "similarity", 2, "an N x M matrix of similarities")
+    _labels(row_labels, "row_labels", matrix.shape[0], "row")
+    _labels(col_labels, "col_labels", matrix.shape[1], "column")
     if ax is None:
         size = min(9, 1.2 + 0.45 * max(matrix.shape))
         fig, ax = plt.subplots(figsize=(size + 1, size))
@@ -53,6 +96,10 @@ def similarity_heatmap(similarity, row_labels=None, col_labels=None, title: str 
 
 def training_curves(history):
     """Loss per step (left) and zero-shot accuracy on seen / unseen combinations (right)."""
+    needed = ("loss", "eval_steps", "seen_accuracy", "unseen_accuracy")
+    if not all(hasattr(history, field) for field in needed):
+        raise TypeError(f"history must be what train.train returns (a History with "
+                        f"{', '.join(needed)}); got {_shown(history)}.")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     left.plot(history.loss, lw=0.8)
     left.set(xlabel="step", ylabel="contrastive loss", title="training loss")
@@ -66,7 +113,8 @@ def training_curves(history):
 
 def probability_bars(labels, probabilities, title: str = "", ax=None):
     """Horizontal bars: one probability per label, the largest highlighted."""
-    values = _numpy(probabilities)
+    values = _numbers(probabilities, "probabilities", 1, "one row of probabilities [C]")
+    _labels(labels, "labels", len(values), "probability")
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(labels) + 1))
     else:
@@ -101,7 +149,11 @@ def confusion_heatmap(matrix, labels, title: str = "", normalize: bool = True):
 
 def temperature_effect(similarities, temperatures=(1.0, 0.3, 0.1, 0.07, 0.03, 0.01)):
     """How dividing by a temperature sharpens the softmax of one row of similarities."""
-    row = torch.as_tensor(similarities, dtype=torch.float32)
+    row = torch.as_tensor(_numbers(similarities, "similarities", 1, "one row of similarities "
+                                   "[M], e.g. [0.30, 0.25, 0.20]"), dtype=torch.float32)
+    scales = _numbers(temperatures, "temperatures", 1, "a list of temperatures, e.g. (1.0, 0.1)")
+    if not (np.isfinite(scales) & (scales > 0)).all():
+        raise ValueError(f"temperatures must be finite numbers above 0; got {list(temperatures)}.")
     fig, axes = plt.subplots(1, len(temperatures), figsize=(2.2 * len(temperatures), 2.6),
                              sharey=True)
     for ax, temperature in zip(axes, temperatures):
@@ -164,6 +216,9 @@ def image_grid(images, titles=None, columns: int = 8, size: float = 1.35, title:
     The one picture grid of the lessons (ShapeWorld's ``show``, the generators' samples).
     Pixels stay sharp (no smoothing), so a 32 px picture shows its real pixels.
     """
+    _check_pictures(images)
+    _whole(columns, "columns", 1)
+    _labels(titles, "titles", len(images), "picture", at_least=True)  # extra titles: unused
     n = len(images)
     columns = max(1, min(columns, n))
     rows = (n + columns - 1) // columns
@@ -182,11 +237,37 @@ def image_grid(images, titles=None, columns: int = 8, size: float = 1.35, title:
     return fig
 
 
+def _check_pictures(images) -> None:
+    """uint8-valued pictures [N, 3, H, W] (a tensor or array, or a list of [3, H, W]).
+
+    Why: pictures in [0, 1] (floats) are cast to uint8 for display and show all black;
+    [H, W, 3] pictures come out as stripes or fail inside matplotlib.
+    """
+    if isinstance(images, str) or not hasattr(images, "__len__") or not len(images):
+        raise ValueError(f"images must be uint8 pictures [N, 3, H, W] with N >= 1, e.g. "
+                         f"ShapeWorld(...).images; got {_shown(images)}.")
+    layouts = images if isinstance(images, list | tuple) else [images[0]]
+    for picture in layouts:
+        if not isinstance(picture, torch.Tensor | np.ndarray) or picture.ndim != 3 \
+                or picture.shape[0] != 3:
+            raise ValueError(f"images must be pictures [N, 3, H, W] (channels first); one is "
+                             f"{_shown(picture)}. A PIL image becomes one with "
+                             f"mmlearn.images.to_uint8_tensor(image).")
+        if picture.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                             np.float16, np.float32, np.float64) and 0 < float(picture.max()) <= 1:
+            raise ValueError("images look like pictures in [0, 1] (floats): shown as uint8 they "
+                             "would all be black. Use mmlearn.images.float_to_uint8(pictures).")
+
+
 def causal_mask(mask, title: str = "causal mask"):
     """A causal mask [n, n] as a picture: row i is a position, dark cells the positions j it
     may attend to. Ticks are whole positions (0, 1, 2, ...): there is nothing in between."""
+    shown = _numbers(mask, "mask", 2, "a square mask [n, n], e.g. dalle.causal_mask(14)")
+    if shown.shape[0] != shown.shape[1]:
+        raise ValueError(f"mask must be square [n, n]: one row and one column per position; "
+                         f"got shape {shown.shape}.")
     fig, ax = plt.subplots(figsize=(3.4, 3.4))
-    ax.imshow(np.asarray(mask, dtype=float), cmap="Blues", vmin=0, vmax=1)
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(integer=True))
     ax.set(title=title, xlabel="attends to position j", ylabel="position i")
@@ -196,6 +277,13 @@ def causal_mask(mask, title: str = "causal mask"):
 
 def token_grid(image, tokens, decoded):
     """An image, its 8x8 grid of VQGAN token ids, and what the decoder makes of those ids."""
+    for name, picture in (("image", image), ("decoded", decoded)):
+        if not isinstance(picture, torch.Tensor) or picture.ndim != 3 or picture.shape[0] != 3:
+            raise ValueError(f"{name} must be one uint8 picture [3, H, W] (a tensor), e.g. "
+                             f"images[0]; got {_shown(picture)}.")
+    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2:
+        raise ValueError(f"tokens must be one grid of token ids [h, w] (a tensor), e.g. "
+                         f"tokens[0] of vqgan.encode(...)[1]; got {_shown(tokens)}.")
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(10, 3.4),
                                               gridspec_kw={"width_ratios": [1, 1.3, 1]})
     left.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")

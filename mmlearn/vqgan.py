@@ -33,6 +33,7 @@ from PIL import Image
 from taming.modules.diffusionmodules.model import Decoder, Encoder
 from taming.modules.vqvae.quantize import VectorQuantizer
 
+from mmlearn import checks
 from mmlearn.checkpoints import load_checkpoint, load_tensors, shipped_path
 from mmlearn.config import pick_device
 from mmlearn.images import float_to_uint8
@@ -48,12 +49,19 @@ DDCONFIG_KEYS = ("double_z", "z_channels", "resolution", "in_channels", "out_ch"
 
 
 def to_vqgan_range(images: torch.Tensor) -> torch.Tensor:
-    """Map images from [0, 1] (plotting, ShapeWorld) to [-1, 1] (what VQGAN expects)."""
+    """Map images from [0, 1] (plotting, ShapeWorld) to [-1, 1] (what VQGAN expects).
+
+    A float tensor only (its values are not scanned): uint8 pixels would wrap around under
+    ``* 2 - 1`` without a word. For ShapeWorld's images write ``images.float() / 255``.
+    """
+    checks.tensor(images, "images", dtype="float",
+                  example="in [0, 1], e.g. ShapeWorld(...).images.float() / 255")
     return images * 2 - 1
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """Map VQGAN output from [-1, 1] back to [0, 1], clipping what overshoots."""
+    checks.tensor(images, "images", dtype="float", example="in [-1, 1], as VQGAN.decode returns")
     return ((images + 1) / 2).clamp(0, 1)
 
 
@@ -108,10 +116,18 @@ class VQGAN(nn.Module):
 
     def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, H, W] in [-1, 1] -> continuous latents z [B, embed_dim, h, w]."""
+        checks.tensor(x, "x", dtype="float", shape=(None, self.ddconfig["in_channels"], None, None),
+                      example="of images [B, 3, H, W] in [-1, 1] (to_vqgan_range(images))")
         return self.quant_conv(self.encoder(x))
+
+    def _check_latent(self, z, name: str = "z") -> None:
+        """A float latent grid [B, embed_dim, h, w] (shape only: it runs in every step)."""
+        checks.tensor(z, name, dtype="float", shape=(None, self.embed_dim, None, None),
+                      example=f"latent grid [B, {self.embed_dim}, h, w]")
 
     def nearest_codes(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the closest codebook vector (Euclidean) at every position: [B, h, w]."""
+        self._check_latent(z)
         batch, dim, height, width = z.shape
         vectors = z.permute(0, 2, 3, 1).reshape(-1, dim)  # one row per grid position
         # |v - c|^2 = |v|^2 - 2 v.c + |c|^2, for all pairs at once
@@ -121,6 +137,8 @@ class VQGAN(nn.Module):
 
     def lookup_codes(self, indices: torch.Tensor) -> torch.Tensor:
         """Token indices [B, h, w] -> their codebook vectors as a latent [B, embed_dim, h, w]."""
+        checks.tensor(indices, "indices", dtype="integer",
+                      example="of token ids [B, h, w], e.g. vqgan.encode(x)[1]")
         if indices.dim() != 3:
             raise ValueError(f"indices must have shape [batch, height, width], got "
                              f"{tuple(indices.shape)}; add a batch dimension with indices[None].")
@@ -145,6 +163,7 @@ class VQGAN(nn.Module):
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
         """Latent grid [B, embed_dim, h, w] -> images [B, 3, H, W] in about [-1, 1]."""
+        self._check_latent(z_q, "z_q")
         return self.decoder(self.post_quant_conv(z_q))
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
@@ -224,6 +243,15 @@ def edge_sharpness(originals: torch.Tensor, reconstructions: torch.Tensor) -> fl
     return float(energy(reconstructions) / energy(originals))
 
 
+def _check_uint8_images(images) -> None:
+    """uint8 pictures [N, 3, H, W] with N >= 1, such as ``ShapeWorld(...).images``."""
+    checks.tensor(images, "images", dtype="integer", shape=(None, 3, None, None),
+                  example="of uint8 pictures [N, 3, H, W], e.g. ShapeWorld(...).images")
+    if images.dtype != torch.uint8 or not len(images):
+        raise ValueError(f"images must be uint8 pictures [N, 3, H, W] with N >= 1, e.g. "
+                         f"ShapeWorld(...).images; got {checks.describe_tensor(images)}.")
+
+
 @torch.no_grad()
 def reconstruction_report(model: VQGAN, images: torch.Tensor, batch_size: int = 250) -> dict:
     """How well a VQGAN rebuilds uint8 images [N, 3, H, W] (e.g. ``ShapeWorld(...).images``).
@@ -232,6 +260,8 @@ def reconstruction_report(model: VQGAN, images: torch.Tensor, batch_size: int = 
     (codes used of the total, perplexity), the colour agreement of shape pixels and the
     edge sharpness (``edge_sharpness``).
     """
+    _check_uint8_images(images)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     device = model.codebook.device
     originals = images.float() / 255
     rebuilt, tokens = [], []
@@ -386,6 +416,10 @@ def code_footprints(model: VQGAN, images: torch.Tensor) -> torch.Tensor:
     Returns [n_embed, 3, f, f] in [0, 1].
     """
     f = model.downsample_factor
+    _check_uint8_images(images)
+    if images.shape[-1] % f or images.shape[-2] % f:
+        raise ValueError(f"images must be a multiple of {f} px on each side (one token covers "
+                         f"{f}x{f} pixels); got {checks.describe_tensor(images)}.")
     pixels = images.float() / 255
     codes = torch.cat([model.encode(to_vqgan_range(chunk.to(model.codebook.device)))[1].cpu()
                        for chunk in pixels.split(250)]).flatten()
@@ -403,7 +437,11 @@ def codebook_grid_image(patches: torch.Tensor, columns: int = 16, scale: int = 4
     ``order`` (e.g. ``counts.argsort(descending=True)`` from ``codebook_usage``) sets the
     layout; ``scale`` enlarges each pixel so small patches stay visible.
     """
+    checks.tensor(patches, "patches", dtype="float", ndim=4,
+                  example="[n_embed, 3, P, P] in [0, 1], as code_footprints returns")
     if order is not None:
+        checks.tensor(order, "order (or None)", dtype="integer", shape=(len(patches),),
+                      example="of code ids, e.g. counts.argsort(descending=True)")
         patches = patches[order]
     return image_grid(float_to_uint8(patches), columns=columns,
                       scale=scale, gap=1)

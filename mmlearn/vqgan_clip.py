@@ -179,7 +179,28 @@ def spherical_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     theta = pi), while theta^2 / 2 keeps its slope, theta, so a picture far from the
     prompt still gets a strong pull.
     """
+    _check_embeddings(a, "a")
+    _check_embeddings(b, "b")
+    if a.shape[-1] != b.shape[-1] or not _broadcastable(a.shape, b.shape):
+        raise ValueError(f"a and b must be embeddings of one length D along the last dimension "
+                         f"(and broadcastable, e.g. [N, 1, D] and [1, P, D]); got "
+                         f"{checks.describe_tensor(a)} and {checks.describe_tensor(b)}.")
     return 2 * ((a - b).norm(dim=-1) / 2).clamp(max=1).arcsin().pow(2)
+
+
+def _check_embeddings(value, name: str, ndim=None, example: str = "[..., D]") -> None:
+    """A float tensor of embeddings (shape and dtype only: this runs in every step)."""
+    checks.tensor(value, name, dtype="float", ndim=ndim, example=f"of embeddings {example}")
+    if value.ndim == 0:
+        raise ValueError(f"{name} must be embeddings {example}; got a single number.")
+
+
+def _broadcastable(a: torch.Size, b: torch.Size) -> bool:
+    try:
+        torch.broadcast_shapes(a, b)
+    except RuntimeError:
+        return False
+    return True
 
 
 def prompt_loss(image_embeddings: torch.Tensor, targets: torch.Tensor,
@@ -189,6 +210,17 @@ def prompt_loss(image_embeddings: torch.Tensor, targets: torch.Tensor,
     Each prompt's distance is averaged over the cutouts, then multiplied by its weight:
     a positive weight pulls the image towards the prompt, a negative one pushes it away.
     """
+    _check_embeddings(image_embeddings, "image_embeddings", 2, "[N, D], one per cutout")
+    _check_embeddings(targets, "targets", 2, "[P, D], one per prompt")
+    if targets.shape[1] != image_embeddings.shape[1]:
+        raise ValueError(f"targets must have the length of image_embeddings "
+                         f"({image_embeddings.shape[1]}): both from the same CLIP; got "
+                         f"{checks.describe_tensor(targets)}.")
+    checks.tensor(weights, "weights", dtype="float", ndim=1,
+                  example=f"[{len(targets)}], one weight per prompt (e.g. torch.ones(1))")
+    if len(weights) not in (1, len(targets)):
+        raise ValueError(f"weights must hold one weight per prompt ({len(targets)}); got "
+                         f"{checks.describe_tensor(weights)}.")
     image_embeddings = F.normalize(image_embeddings, dim=-1)
     distances = spherical_distance(image_embeddings[:, None, :], targets[None, :, :])  # [N, P]
     return (distances.mean(dim=0) * weights).sum()
@@ -241,6 +273,7 @@ def clamp_to_codebook(z: torch.Tensor, vqgan: VQGAN) -> None:
     Far outside that range every position snaps to the same few extreme codes and the
     gradient (copied straight through) no longer changes which code is nearest.
     """
+    vqgan._check_latent(z)
     low = vqgan.codebook.min(dim=0).values.view(1, -1, 1, 1)
     high = vqgan.codebook.max(dim=0).values.view(1, -1, 1, 1)
     z.copy_(torch.maximum(torch.minimum(z, high), low))
@@ -348,6 +381,7 @@ class Generation:
 
 def decode_latent(vqgan: VQGAN, z: torch.Tensor) -> torch.Tensor:
     """z -> nearest codes (straight-through gradient) -> decoder -> image in [0, 1]."""
+    vqgan._check_latent(z)  # shape and dtype only: this runs in every step
     return to_unit_range(vqgan.decode(vqgan.quantize_straight_through(z)))
 
 
@@ -381,6 +415,23 @@ def generation_step(z: torch.Tensor, optimizer: torch.optim.Optimizer, guides: l
     ``targets`` holds one ``(embeddings, weights)`` pair per guide (``prompt_targets``):
     every guide scores the same cutouts, and their losses add up.
     """
+    vqgan._check_latent(z)
+    if not z.requires_grad:
+        raise ValueError("z must require a gradient, the latent the optimizer moves: "
+                         "z = vqgan_clip.random_latent(vqgan, 32).requires_grad_(True).")
+    checks.instance(optimizer, "optimizer", torch.optim.Optimizer,
+                    "a torch optimizer over [z], e.g. torch.optim.Adam([z], lr=0.1)")
+    if not isinstance(guides, list | tuple) or not isinstance(targets, list | tuple):
+        raise TypeError(f"guides and targets must be lists (one (embeddings, weights) pair per "
+                        f"guide); got {checks.describe(guides)} and {checks.describe(targets)}.")
+    if not guides or len(guides) != len(targets):
+        raise ValueError(f"guides and targets: give one target pair per guide; got "
+                         f"{len(guides)} guides and {len(targets)} targets (the extra ones "
+                         f"would be dropped without a word).")
+    if not callable(transform):
+        raise TypeError(f"transform must be a function of a batch of pictures, such as "
+                        f"cutout_transform(clip.input_size); got {checks.describe(transform)}.")
+    checks.integer(cutouts, "cutouts", minimum=1)
     image = decode_latent(vqgan, z)                                      # [1, 3, H, W]
     views = make_cutouts(image, cutouts, transform)
     loss = sum(prompt_loss(guide.model.encode_image(guide.normalize(views)),

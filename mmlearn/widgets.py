@@ -13,7 +13,7 @@ whose front end does not support 8: the two differ here only in how an upload is
 
 import base64
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -22,7 +22,7 @@ from IPython.display import Image as IPythonImage
 from IPython.display import display
 from PIL import Image, ImageOps
 
-from mmlearn import viz
+from mmlearn import checks, viz
 from mmlearn.images import BadImageError, to_rgb
 
 
@@ -79,8 +79,22 @@ class ZeroShotDemo:
 
     def __init__(self, classify: Callable[[Image.Image, list[str]], Sequence[float]],
                  images: dict[str, Image.Image], labels: str = "cat, dog, human"):
+        if not callable(classify):
+            raise TypeError(f"classify must be a function (image, labels) -> one probability "
+                            f"per label; got {checks.describe(classify)}.")
+        if not isinstance(images, Mapping):
+            raise TypeError(f"images must be a dict of name -> PIL image for the drop-down, "
+                            f"e.g. {{'cat': open_image('cat.jpg')}}; got "
+                            f"{checks.describe(images)}.")
         if not images:
             raise ValueError("zero_shot_demo needs at least one picture for its drop-down.")
+        for name, image in images.items():
+            if not isinstance(image, Image.Image):
+                raise TypeError(f"images[{name!r}] must be a PIL image; got "
+                                f"{checks.describe(image)}.")
+        if not isinstance(labels, str):
+            raise TypeError(f"labels must be one string of labels separated by commas, such as "
+                            f"'cat, dog, human'; got {checks.describe(labels)}.")
         self.classify = classify
         self.images = dict(images)
         self.picker = widgets.Dropdown(options=list(self.images), description="image")
@@ -189,6 +203,14 @@ def search_box(search: Callable[[str], plt.Figure], query: str = "a big blue sta
     sentence instead of the widget. Returns the widget: ``children`` are the controls
     (the text box and a tip) and the output area.
     """
+    if not callable(search):
+        raise TypeError(f"search must be a function of a query that draws a figure, e.g. "
+                        f"lambda query: widgets.show_search(index, query); got "
+                        f"{checks.describe(search)}.")
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a string such as 'a big blue star'; got "
+                        f"{checks.describe(query)}.")
+    show = checks.flag(show, "show")
     text = widgets.Text(value=query, description="query", continuous_update=False,
                         placeholder="a small red circle on the left",
                         layout=widgets.Layout(width="60%"))
@@ -261,5 +283,10 @@ def figure_png(fig: plt.Figure) -> bytes:
 def show_search(index, queries, k: int = 6, width: int = 24) -> plt.Figure:
     """Search ``index`` and draw the results: one row of ``k`` per query (a text, a PIL
     image or a list of them), captions wrapped between words (``viz.search_results``)."""
+    if not callable(getattr(index, "search", None)) or not callable(getattr(index, "image", None)):
+        raise TypeError(f"index must be an ImageIndex (search.ImageIndex.build(clip, images)); "
+                        f"got {checks.describe(index)}.")
+    checks.integer(k, "k", minimum=1)
+    checks.integer(width, "width", minimum=1)
     queries = queries if isinstance(queries, list) else [queries]
     return viz.search_results(index, index.search(queries, k=k), queries=queries, width=width)

@@ -28,6 +28,7 @@ from mmlearn.shapes import with_articles
 
 def plain_prompt(classname: str) -> str:
     """The plain prompt of a class: ``"red circle"`` -> ``"a red circle"`` (``"an orange ..."``)."""
+    checks.text(classname, "classname", "red circle")
     return with_articles(f"a {classname}")
 
 
@@ -266,6 +267,15 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor,
 
     On the CPU, whatever device the predictions come from.
     """
+    n_classes = checks.integer(n_classes, "n_classes", minimum=1)
+    for name, value in (("predictions", predictions), ("targets", targets)):
+        checks.tensor(value, name, ndim=1, dtype="integer",
+                      example="of class indices [N], e.g. probabilities.argmax(dim=1)")
+        if len(value) and not 0 <= int(value.min()) <= int(value.max()) < n_classes:
+            raise ValueError(f"{name} must hold class indices from 0 to {n_classes - 1} "
+                             f"(n_classes={n_classes}); got values from {int(value.min())} to "
+                             f"{int(value.max())}.")
+    checks.same_batch({"predictions": predictions, "targets": targets})
     matrix = torch.zeros(n_classes, n_classes, dtype=torch.long)
     matrix.index_put_((targets.long().cpu(), predictions.long().cpu()),
                       torch.ones(len(targets), dtype=torch.long), accumulate=True)

@@ -449,6 +449,25 @@ def test_saving_an_index_never_loses_a_learners_file(index, target, overwrite):
         assert not leftovers, f"temporaries left behind: {leftovers}"
 
 
+@examples(40)
+@given(arrays_and_tensors(), arrays_and_tensors() | st.sampled_from([0, 49, 50, -1, None]))
+@example(torch.zeros(2, 16, 8, 8, dtype=torch.uint8), torch.tensor([3, 4]))  # was mixed silently
+@example(torch.zeros(2, 3), torch.zeros(5, dtype=torch.long))  # 5 times, 2 samples: torch error
+def test_the_loop_helpers_take_any_tensor_or_refuse(vqgan, tensor, times):
+    """Issue 24, second pass: what the lessons call inside their loops (a diffusion step,
+    decoding a latent, the VQGAN+CLIP loss) answers or refuses by name, for any tensor."""
+    from mmlearn import diffusion
+    schedule = diffusion.cosine_schedule(50)
+    for step in (diffusion.add_noise, diffusion.predict_x0):
+        answered(step, tensor, times, tensor, schedule)
+    answered(diffusion.ddim_step, tensor, tensor, times, times, schedule)
+    answered(diffusion.ddpm_step, tensor, tensor, times, times, schedule, tensor)
+    answered(vqgan.decode, tensor)
+    answered(vqgan_clip.decode_latent, vqgan, tensor)
+    answered(vqgan_clip.spherical_distance, tensor, times)
+    answered(vqgan_clip.prompt_loss, tensor, tensor, times)
+
+
 @examples(20)
 @given(st.sampled_from(["png", "empty", "random", "truncated", "relabelled", "folder",
                         "missing", "text"]), st.binary(max_size=64))
