@@ -14,6 +14,8 @@ works; ``mmlearn.viz`` plots data a lesson computed (matrices, curves, picture g
 Every function returns a matplotlib Figure, drawn here, not copied from papers.
 """
 
+from numbers import Integral
+
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -28,6 +30,15 @@ def _box(ax, x, y, w, h, text, color, fontsize=9, style="round,pad=0.02"):
 def _arrow(ax, start, end, style="-|>", color="black", curve=0.0, lw=1.0):
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, color=color,
                                  lw=lw, connectionstyle=f"arc3,rad={curve}"))
+
+
+def _whole(value, name: str, low: int, high: int) -> None:
+    """A diagram's size argument: a whole number within what fits on the canvas.
+
+    (``diagrams`` imports nothing else from mmlearn, so it keeps this one check itself.)"""
+    if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high} (what fits in the "
+                         f"diagram); got {value!r}.")
 
 
 def _canvas(width: float, height: float, size: tuple[float, float]):
@@ -46,6 +57,11 @@ def dalle1_token_stream(words: tuple[str, ...] = ("a", "big", "blue", "triangle"
     each position predicts, the token after it. Underneath, the sizes of the tiny DALL-E
     and of DALL-E 1.
     """
+    if isinstance(words, str) or not all(isinstance(word, str) for word in words):
+        raise ValueError(f"words must be a list or tuple of words, such as ('a', 'big', 'blue', "
+                         f"'triangle'); got {words!r}.")
+    _whole(text_length, "text_length", max(1, len(words)), 6)
+    _whole(image_shown, "image_shown", 1, 8)
     fig, ax = _canvas(16, 8, (12, 6))
     cell, bottom, top = 1.0, 2.3, 5.9
     labels = [*words, *["<pad>"] * (text_length - len(words))][:text_length]
@@ -163,6 +179,7 @@ def two_ways_to_generate():
 
 def clip_architecture(n: int = 4):
     """CLIP in one picture: two encoders, N image and N text vectors, the N x N matrix."""
+    _whole(n, "n", 1, 6)
     fig, ax = plt.subplots(figsize=(10, 5))
     ax.set(xlim=(0, 10), ylim=(0, 6.2))
     ax.axis("off")

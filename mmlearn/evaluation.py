@@ -128,7 +128,7 @@ def _checked_judge(judge):
 
 def format_report(report: dict) -> str:
     """A report's averages as a small table."""
-    lines = [f"{'':22s} {'color':>7s} {'shape':>7s}"]
+    lines = [f"{'':22s} {'colour':>7s} {'shape':>7s}"]
     for key, value in report.items():
         if key != "prompts":
             lines.append(f"{key:22s} {value['color']:7.3f} {value['shape']:7.3f}")

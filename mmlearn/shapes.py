@@ -21,8 +21,6 @@ combinations", the thing CLIP-style models are praised for.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -438,14 +436,6 @@ def image_grid(images: torch.Tensor, columns: int = 8, scale: int = 3,
         row, col = divmod(i, columns)
         sheet.paste(tile, (gap + col * (w * scale + gap), gap + row * (h * scale + gap)))
     return sheet
-
-
-def images_per_second(n: int = 2000, resolution: int = 32, max_objects: int = 1) -> float:
-    """How many ShapeWorld images this machine draws per second (one core, no batching)."""
-    start = time.perf_counter()
-    for i in range(n):
-        make_item(i, "train", 0, resolution, max_objects)
-    return n / (time.perf_counter() - start)
 
 
 def palette(scale: int = 3) -> Image.Image:

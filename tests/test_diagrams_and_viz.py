@@ -84,3 +84,13 @@ def test_viz_and_diagrams_import_nothing_else_from_mmlearn():
 
 def test_box_and_arrow_are_drawn_in_one_place():
     assert not {"_box", "_arrow"} & set(vars(viz))
+
+
+@pytest.mark.parametrize("draw, bad", [
+    (diagrams.clip_architecture, {"n": 0}), (diagrams.clip_architecture, {"n": 40}),
+    (diagrams.clip_architecture, {"n": 2.5}), (diagrams.dalle1_token_stream, {"words": "a cat"}),
+    (diagrams.dalle1_token_stream, {"text_length": 2}),
+    (diagrams.dalle1_token_stream, {"image_shown": 100})])
+def test_a_diagram_refuses_sizes_that_do_not_fit_and_names_them(draw, bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        draw(**bad)

@@ -136,8 +136,3 @@ def test_articles_are_english():
 def test_bad_arguments_say_what_is_allowed(call, message):
     with pytest.raises(ValueError, match=message):
         call()
-
-
-def test_images_per_second_measures_something():
-    """The speed itself is a benchmark (benchmarks/bench_timings.py), not a unit test."""
-    assert shapes.images_per_second(50) > 0
