@@ -9,6 +9,10 @@ A report is a dict: ``"prompts"`` (one row per prompt: colour and shape hit rate
 seen or held-out combination) and averages over all / seen / unseen prompts.
 """
 
+import math
+
+import torch
+
 from mmlearn import checks, shapes
 from mmlearn.config import one_cpu_thread
 from mmlearn.dalle import rerank, sample_many
@@ -133,3 +137,81 @@ def format_report(report: dict) -> str:
         if key != "prompts":
             lines.append(f"{key:22s} {value['color']:7.3f} {value['shape']:7.3f}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ variety
+# A generator can hit every prompt and still draw the same picture every time. These measure
+# how much one prompt's pictures differ (issue 25: DALL-E 2's diffusion prior is about this).
+
+
+def object_layout(images) -> dict:
+    """Where each picture's main object is, how big it is, and its shade.
+
+    The object is what the judge cuts out: the largest connected patch of clearly coloured
+    pixels of the picture's dominant colour (``mmlearn.judge``), at the judge's 32 px. For
+    uint8 pictures [N, 3, H, W] (or PIL images) it returns ``centre`` [N, 2] (x, y in pixels
+    of the 32 px picture), ``size`` [N] (the patch's share of the picture) and ``shade``
+    [N, 3] (the patch's mean RGB, 0..1); rows are NaN where the judge sees no colour.
+    """
+    from mmlearn import judge
+
+    pixels = judge.to_judge_size(judge.as_uint8_batch(images))
+    dominant = torch.tensor([-1 if c is None else c
+                             for c, _ in (judge.dominant_color(p) for p in pixels)])
+    names, chroma = judge.color_map(pixels)
+    masks = (names == dominant[:, None, None]) & (chroma >= judge.MIN_CHROMA)
+    patches = judge.largest_components(masks & (dominant >= 0)[:, None, None]).float()
+    area = patches.sum(dim=(1, 2))
+    ys, xs = torch.meshgrid(torch.arange(judge.SIDE), torch.arange(judge.SIDE), indexing="ij")
+    centre = torch.stack([(patches * xs).sum(dim=(1, 2)), (patches * ys).sum(dim=(1, 2))], 1)
+    shade = (pixels * patches[:, None]).sum(dim=(2, 3))
+    seen = (area > 0)[:, None]
+    return {"centre": torch.where(seen, centre / area[:, None].clamp_min(1), torch.nan),
+            "size": torch.where(seen[:, 0], area / judge.SIDE ** 2, torch.nan),
+            "shade": torch.where(seen, shade / area[:, None].clamp_min(1), torch.nan)}
+
+
+def spread(layout: dict) -> dict:
+    """How much one prompt's pictures vary: root mean squared distance of the objects'
+    centres from their mean (px), standard deviation of their sizes (share of the picture),
+    and root mean squared distance of their shades from the mean shade (RGB, 0..1).
+    Pictures without an object are left out; fewer than two left: NaN."""
+    keep = ~torch.isnan(layout["size"])
+    if int(keep.sum()) < 2:
+        return {"centre": math.nan, "size": math.nan, "shade": math.nan}
+
+    def rms(values: torch.Tensor) -> float:
+        return float((values - values.mean(dim=0)).pow(2).sum(dim=-1).mean().sqrt())
+
+    return {"centre": rms(layout["centre"][keep]), "size": float(layout["size"][keep].std()),
+            "shade": rms(layout["shade"][keep])}
+
+
+def precision_recall(real: torch.Tensor, generated: torch.Tensor, k: int = 3) -> dict:
+    """Precision and recall of a generator (Kynkäänniemi et al., 2019), on embeddings.
+
+    Each set of points [N, D] stands for the region of the space it covers: the union of
+    balls around its points, each as wide as the distance to its ``k``-th nearest neighbour
+    in the same set. **Precision** is the share of generated points inside the real region
+    (are the pictures realistic?); **recall** the share of real points inside the generated
+    region (does the generator cover what real pictures do?). A generator that draws one
+    good picture again and again has high precision and low recall.
+    """
+    checks.tensor(real, "real", ndim=2, dtype="float")
+    checks.tensor(generated, "generated", ndim=2, dtype="float", shape=(None, real.shape[1]))
+    checks.finite_vectors(real, "real")
+    checks.finite_vectors(generated, "generated")
+    k = checks.integer(k, "k", minimum=1)
+    if k >= min(len(real), len(generated)):
+        raise ValueError(f"k must be smaller than the number of points in each set (real "
+                         f"{len(real)}, generated {len(generated)}); got k={k}.")
+
+    def radii(points: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(points, points).kthvalue(k + 1, dim=1).values  # +1: itself, at 0
+
+    def inside(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+        return (torch.cdist(points, centres) <= radii(centres)[None, :]).any(dim=1)
+
+    real, generated = real.float(), generated.float()
+    return {"precision": float(inside(generated, real).float().mean()),
+            "recall": float(inside(real, generated).float().mean())}
