@@ -224,8 +224,8 @@ def flag(value, name: str) -> bool:
     return bool(value)
 
 
-def integer(value, name: str, minimum: int | None = None) -> int:
-    """A whole number (not a bool, not a float such as 2.5), at least ``minimum``.
+def integer(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A whole number (not a bool, not a float such as 2.5), from ``minimum`` to ``maximum``.
 
     Why: ``k=2.5`` or ``top_k=2.5`` have no meaning, and deep inside torch they fail
     with a message about ``topk()`` arguments the learner never wrote.
@@ -234,6 +234,8 @@ def integer(value, name: str, minimum: int | None = None) -> int:
         raise TypeError(f"{name} must be a whole number (an int); got {describe(value)}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}; got {value}.")
     return int(value)
 
 

@@ -14,10 +14,10 @@ works; ``mmlearn.viz`` plots data a lesson computed (matrices, curves, picture g
 Every function returns a matplotlib Figure, drawn here, not copied from papers.
 """
 
-from numbers import Integral
-
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from mmlearn import checks
 
 TEXT_COLOR, IMAGE_COLOR, MODEL_COLOR, CLIP_COLOR = "#b9dfb9", "#f9cfa8", "#c9d6f0", "#e6d0ef"
 
@@ -30,15 +30,6 @@ def _box(ax, x, y, w, h, text, color, fontsize=9, style="round,pad=0.02"):
 def _arrow(ax, start, end, style="-|>", color="black", curve=0.0, lw=1.0):
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, color=color,
                                  lw=lw, connectionstyle=f"arc3,rad={curve}"))
-
-
-def _whole(value, name: str, low: int, high: int) -> None:
-    """A diagram's size argument: a whole number within what fits on the canvas.
-
-    (``diagrams`` imports nothing else from mmlearn, so it keeps this one check itself.)"""
-    if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high} (what fits in the "
-                         f"diagram); got {value!r}.")
 
 
 def _canvas(width: float, height: float, size: tuple[float, float]):
@@ -60,8 +51,8 @@ def dalle1_token_stream(words: tuple[str, ...] = ("a", "big", "blue", "triangle"
     if isinstance(words, str) or not all(isinstance(word, str) for word in words):
         raise ValueError(f"words must be a list or tuple of words, such as ('a', 'big', 'blue', "
                          f"'triangle'); got {words!r}.")
-    _whole(text_length, "text_length", max(1, len(words)), 6)
-    _whole(image_shown, "image_shown", 1, 8)
+    checks.integer(text_length, "text_length", minimum=max(1, len(words)), maximum=6)  # fits
+    checks.integer(image_shown, "image_shown", minimum=1, maximum=8)
     fig, ax = _canvas(16, 8, (12, 6))
     cell, bottom, top = 1.0, 2.3, 5.9
     labels = [*words, *["<pad>"] * (text_length - len(words))][:text_length]
@@ -179,7 +170,7 @@ def two_ways_to_generate():
 
 def clip_architecture(n: int = 4):
     """CLIP in one picture: two encoders, N image and N text vectors, the N x N matrix."""
-    _whole(n, "n", 1, 6)
+    checks.integer(n, "n", minimum=1, maximum=6)  # what fits in the diagram
     fig, ax = plt.subplots(figsize=(10, 5))
     ax.set(xlim=(0, 10), ylim=(0, 6.2))
     ax.axis("off")

@@ -7,7 +7,7 @@ draws how a model works, from boxes and arrows. Pictures in a grid are always
 
 Every function returns a matplotlib Figure (Jupyter shows it; a script can
 ``fig.savefig``) and takes plain tensors, arrays and lists, so a learner can call
-it on anything they compute. ``viz`` imports nothing else from mmlearn.
+it on anything they compute. ``viz`` imports nothing from mmlearn but ``checks``.
 """
 
 import textwrap
@@ -18,14 +18,15 @@ import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
+from mmlearn import checks
+
 
 def _numpy(x) -> np.ndarray:
     return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-# The argument checks of the plots. viz imports nothing from mmlearn (not even
-# mmlearn.checks), so these few lines keep its messages in the same style: name the
-# argument, what came, and what to pass.
+# The argument checks of the plots, in mmlearn.checks's style (name the argument, what came,
+# and what to pass) for what viz alone takes: numbers in any container, one label per row.
 
 
 def _shown(value) -> str:
@@ -57,11 +58,6 @@ def _labels(labels, name: str, count: int, what: str, at_least: bool = False) ->
                         f"{_shown(labels)}.")
     if len(labels) < count or len(labels) > count and not at_least:
         raise ValueError(f"{name} must hold one label per {what} ({count}); got {len(labels)}.")
-
-
-def _whole(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be a whole number of at least {minimum}; got {value!r}.")
 
 
 def similarity_heatmap(similarity, row_labels=None, col_labels=None, title: str = "",
@@ -217,7 +213,7 @@ def image_grid(images, titles=None, columns: int = 8, size: float = 1.35, title:
     Pixels stay sharp (no smoothing), so a 32 px picture shows its real pixels.
     """
     _check_pictures(images)
-    _whole(columns, "columns", 1)
+    columns = checks.integer(columns, "columns", minimum=1)
     _labels(titles, "titles", len(images), "picture", at_least=True)  # extra titles: unused
     n = len(images)
     columns = max(1, min(columns, n))

@@ -4,10 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from mmlearn.images import (
     BadImageError,
+    float_to_uint8,
     list_image_files,
     load_images,
     open_image,
@@ -178,3 +180,8 @@ def test_list_image_files_is_sorted_recursive_and_skips_hidden(tmp_path):
     assert [p.name for p in list_image_files(tmp_path, recursive=False)] == ["a.JPG", "b.png"]
     with pytest.raises(ValueError, match="not a folder"):
         list_image_files(tmp_path / "b.png")
+
+
+def test_float_pictures_round_to_the_nearest_level_and_clamp():
+    pictures = torch.tensor([-0.2, 0.0, 0.6 / 255, 0.4 / 255, 1.0, 1.3], requires_grad=True)
+    assert float_to_uint8(pictures).tolist() == [0, 0, 1, 0, 255, 255]

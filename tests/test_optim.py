@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlearn.images import float_to_uint8
 from mmlearn.optim import decay_groups, parameter_count, set_learning_rate, warmup_cosine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +47,6 @@ def test_weight_decay_only_on_matrices():
 
 def test_parameter_count():
     assert parameter_count(torch.nn.Linear(4, 3)) == 4 * 3 + 3
-
-
-def test_float_pictures_round_to_the_nearest_level_and_clamp():
-    pictures = torch.tensor([-0.2, 0.0, 0.6 / 255, 0.4 / 255, 1.0, 1.3], requires_grad=True)
-    assert float_to_uint8(pictures).tolist() == [0, 0, 1, 0, 255, 255]
 
 
 # The house rules: each of these jobs is written once, in the module named, and every
