@@ -9,6 +9,7 @@ A report is a dict: ``"prompts"`` (one row per prompt: colour and shape hit rate
 seen or held-out combination) and averages over all / seen / unseen prompts.
 """
 
+import functools
 import math
 
 import torch
@@ -16,6 +17,7 @@ import torch
 from mmlearn import checks, shapes
 from mmlearn.config import one_cpu_thread
 from mmlearn.dalle import rerank, sample_many
+from mmlearn.images import Drawn
 
 
 def color_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str]:
@@ -215,3 +217,73 @@ def precision_recall(real: torch.Tensor, generated: torch.Tensor, k: int = 3) ->
     real, generated = real.float(), generated.float()
     return {"precision": float(inside(generated, real).float().mean()),
             "recall": float(inside(real, generated).float().mean())}
+
+
+@functools.cache
+def _held_out_world(split: str, seed: int, count: int) -> shapes.ShapeWorld:
+    return shapes.ShapeWorld(count, split, seed=seed, max_objects=1)
+
+
+def real_pictures(prompt: str, n: int = 16, seed: int = 1) -> torch.Tensor:
+    """``n`` held-out ShapeWorld pictures of the prompt's colour and shape, uint8 [n, 3, 32, 32].
+
+    One object each, of any size and in any place, drawn from the test split that holds
+    the combination (seen or held-out): the world a generator's pictures of this prompt
+    are compared with, never a picture any course model trained on.
+    """
+    claim = shapes.parse_caption(checks.text(prompt, "prompt", "a red circle"))[0]
+    combo = (claim["color"], claim["shape"])
+    n = checks.integer(n, "n", minimum=1, maximum=1000)
+    split = "test_unseen" if combo in shapes.HELD_OUT else "test_seen"
+    label = shapes.CLASSES.index(shapes.class_name(*combo))
+    count = 64 * len(shapes.split_combos(split))  # about 64 pictures of each combination
+    while True:
+        world = _held_out_world(split, checks.seed(seed), count)
+        chosen = (world.labels == label).nonzero()[:, 0]
+        if len(chosen) >= n:
+            return world.images[chosen[:n]]
+        count *= 2
+
+
+def variety(drawn: list, clip, real_per_prompt: int = 16, seed: int = 1, k: int = 3) -> dict:
+    """How varied each prompt's pictures are, against held-out ShapeWorld pictures of it.
+
+    ``drawn``: what a generator returned (``Drawn``, one per prompt that names a colour and
+    a shape). Per prompt: the ``spread`` of the drawn pictures and of ``real_per_prompt``
+    real ones, and the ``precision_recall`` of the drawn against the real in ``clip``'s
+    image-embedding space. Returns ``{"prompts": rows, "all"|"seen"|"unseen": means}``,
+    with ``centre_ratio`` and ``size_ratio``: the drawn pictures' spread over the real ones'.
+    """
+    from mmlearn.unclip import image_embeddings
+
+    if not isinstance(drawn, list | tuple) or not drawn:
+        raise TypeError(f"drawn must be a non-empty list of Drawn (what generate returns); "
+                        f"got {checks.describe(drawn)}.")
+    rows = []
+    for item in drawn:
+        checks.instance(item, "each item of drawn", Drawn,
+                        "a Drawn, what a generator returns for one prompt")
+        real = real_pictures(item.prompt, real_per_prompt, seed)
+        mine, theirs = spread(object_layout(item.images)), spread(object_layout(real))
+        embedded = precision_recall(image_embeddings(clip, real),
+                                    image_embeddings(clip, item.images), k)
+        claim = shapes.parse_caption(item.prompt)[0]
+        rows.append({"prompt": item.prompt, "n": len(item.images),
+                     "seen": (claim["color"], claim["shape"]) not in shapes.HELD_OUT,
+                     **mine, **{f"real_{key}": value for key, value in theirs.items()},
+                     **embedded})
+    report = {"prompts": rows}
+    keys = ("centre", "size", "shade", "real_centre", "real_size", "real_shade", "precision",
+            "recall")
+    for group, wanted in (("all", (True, False)), ("seen", (True,)), ("unseen", (False,))):
+        chosen = [r for r in rows if r["seen"] in wanted]
+        means = {key: _nanmean([r[key] for r in chosen]) for key in keys}
+        means["centre_ratio"] = means["centre"] / means["real_centre"]
+        means["size_ratio"] = means["size"] / means["real_size"]
+        report[group] = means
+    return report
+
+
+def _nanmean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else math.nan

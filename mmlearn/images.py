@@ -43,7 +43,8 @@ class Drawn:
     ``images`` are uint8 [N, 3, H, W], the form the judge and ``image_grid`` read. The rest
     says how they were made, where the generator has it: DALL-E's sampled image ``tokens``
     [N, side, side] and, once reranked, CLIP's ``scores`` (best first); unCLIP's image
-    ``embedding`` [D], the one its decoder was given.
+    ``embedding``, what its decoder was given: [D] for all the pictures, or [N, D], one
+    per picture (what a diffusion prior draws).
     """
 
     prompt: str

@@ -50,7 +50,8 @@ from mmlearn.images import Drawn, float_to_uint8
 from mmlearn.optim import set_learning_rate, warmup_cosine
 
 DECODER_WEIGHTS = "unclip_decoder.safetensors"
-PRIOR_WEIGHTS = "unclip_prior.safetensors"
+PRIOR_WEIGHTS = "unclip_prior.safetensors"                      # the regression prior
+DIFFUSION_PRIOR_WEIGHTS = "unclip_diffusion_prior.safetensors"  # mmlearn.diffusion_prior
 
 
 # ---------------------------------------------------------------------------- embeddings
@@ -131,6 +132,12 @@ class PriorMLP(nn.Module):
 
     def forward(self, text_embedding: torch.Tensor) -> torch.Tensor:
         return F.normalize(text_embedding + self.net(text_embedding), dim=-1)
+
+    @torch.no_grad()
+    def sample(self, text: torch.Tensor, n: int = 1, **_) -> torch.Tensor:
+        """The diffusion prior's call, for comparison: [P, D] -> [P, n, D], its one guess n times."""
+        n = checks.integer(n, "n", minimum=1)
+        return self(text.to(model_device(self))).cpu()[:, None].expand(-1, n, -1)
 
 
 def prior_loss(prior: PriorMLP, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -284,7 +291,7 @@ class UnCLIP:
     def __init__(self, clip, vqgan, unet: diffusion.TinyUNet, config: DecoderConfig,
                  prior: PriorMLP | None = None):
         self.clip, self.vqgan, self.unet, self.config = clip, vqgan, unet.eval(), config
-        self.prior = prior.eval() if prior is not None else None
+        self.prior = prior.eval() if isinstance(prior, nn.Module) else prior
         self.schedule = diffusion.cosine_schedule(config.timesteps)
 
     MAX_PICTURES = 4096  # one call; 32x32 pictures, but every one is a full sampling run
@@ -320,15 +327,22 @@ class UnCLIP:
         return image
 
     @torch.no_grad()
-    def text_to_image_embedding(self, prompts: list[str]) -> torch.Tensor:
-        """Prompts -> CLIP text embeddings -> the prior's image embeddings [N, D], on the CPU."""
+    def text_to_image_embedding(self, prompts: list[str], n: int | None = None,
+                                seed: int = 0, prior_scale: float | None = None) -> torch.Tensor:
+        """Prompts -> CLIP text embeddings -> the prior's image embeddings, on the CPU.
+
+        Without ``n``: one embedding per prompt [P, D]. With ``n``: ``n`` each [P, n, D],
+        drawn from ``seed`` (a diffusion prior's draws differ; a regression prior repeats
+        its one guess). ``prior_scale``: a diffusion prior's guidance (None: its own).
+        """
         if self.prior is None:
             raise ValueError("This UnCLIP has no prior; give image embeddings to decode().")
         prompts = checks.texts(prompts, "prompts", "a red circle")
         checks.warn_if_cut(prompts, getattr(self.clip, "tokenizer", None),
                            getattr(self.clip, "context_length", 77), "prompt")
-        device = model_device(self.prior)
-        return self.prior(self.clip.encode_texts(list(prompts)).to(device)).cpu()
+        text = self.clip.encode_texts(list(prompts))
+        drawn = self.prior.sample(text, 1 if n is None else n, scale=prior_scale, seed=seed)
+        return drawn[:, 0] if n is None else drawn
 
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, n: int = 8, scale: float = 3.0,
@@ -336,20 +350,25 @@ class UnCLIP:
                frames: list | None = None) -> torch.Tensor:
         """Image embeddings [B, D] -> ``n`` pictures each, uint8 [B * n, 3, 32, 32].
 
-        Every embedding starts from the same ``n`` noise grids drawn from ``seed``, so an
-        embedding's pictures do not depend on what else is in the batch (DDIM); all
-        B * n samples run as one batch. ``frames``, if a list, receives the latent grid
-        after every step.
+        Or [B, n, D] (a diffusion prior's draws): one picture per embedding, ``n`` must
+        then be that n. Each row of the batch starts from the same ``n`` noise grids drawn
+        from ``seed``, so its pictures do not depend on what else is in the batch (DDIM);
+        all B * n samples run as one batch. ``frames``, if a list, receives the latent
+        grid after every step.
         """
-        if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2 or \
+        if not isinstance(embeddings, torch.Tensor) or embeddings.ndim not in (2, 3) or \
                 not embeddings.is_floating_point():
-            raise TypeError(f"embeddings must be a float tensor [B, D]; got "
+            raise TypeError(f"embeddings must be a float tensor [B, D] or [B, n, D]; got "
                             f"{checks.describe(embeddings)}.")
-        checks.finite_vectors(embeddings.float(), "embeddings")
+        if embeddings.ndim == 3 and embeddings.shape[1] != n:
+            raise ValueError(f"embeddings of shape {tuple(embeddings.shape)} hold "
+                             f"{embeddings.shape[1]} per row; pass n={embeddings.shape[1]}.")
+        checks.finite_vectors(embeddings.float().flatten(0, -2), "embeddings")
         n, scale, steps, seed, sampler = self._settings(n, scale, steps, seed, sampler,
                                                         len(embeddings))
         c = self.config
-        cond = F.normalize(embeddings.float(), dim=-1).repeat_interleave(n, dim=0)
+        cond = F.normalize(embeddings.float(), dim=-1)
+        cond = cond.flatten(0, 1) if cond.ndim == 3 else cond.repeat_interleave(n, dim=0)
         generator = torch.Generator().manual_seed(seed)
         start = torch.randn((n, c.channels, c.side, c.side), generator=generator)
         latents = diffusion.sample(self.unet, cond, start.shape[1:], self.schedule, steps,
@@ -360,16 +379,18 @@ class UnCLIP:
         return decode_latents(self.vqgan, latents * c.latent_scale)
 
     def generate(self, prompts: list[str], n: int = 8, scale: float = 3.0, steps: int = 25,
-                 sampler: str = "ddim", seed: int = 0, batch_prompts: int = 12) -> list[Drawn]:
+                 sampler: str = "ddim", seed: int = 0, batch_prompts: int = 12,
+                 prior_scale: float | None = None) -> list[Drawn]:
         """Text -> prior -> decoder, ``n`` pictures per prompt, ``batch_prompts`` prompts per
         batch; each prompt starts from the same noise (``seed``), so a prompt draws the same
-        pictures whatever else is drawn with it."""
+        pictures whatever else is drawn with it. ``scale`` guides the decoder,
+        ``prior_scale`` a diffusion prior (None: the prior's own default)."""
         if isinstance(prompts, str):
             prompts = [prompts]
         prompts = checks.texts(prompts, "prompts", "a red circle")
         batch_prompts = checks.integer(batch_prompts, "batch_prompts", minimum=1)
         self._settings(n, scale, steps, seed, sampler, len(prompts))
-        embeddings = self.text_to_image_embedding(prompts)
+        embeddings = self.text_to_image_embedding(prompts, n, seed, prior_scale)  # [P, n, D]
         drawn = []
         for first in range(0, len(prompts), batch_prompts):
             chunk = embeddings[first:first + batch_prompts]
@@ -439,14 +460,24 @@ def prior_from_checkpoint(checkpoint: dict) -> PriorMLP:
     return prior.eval()
 
 
-def load_course_unclip(clip=None, vqgan=None) -> UnCLIP:
-    """The shipped decoder and prior (scripts/train_unclip.py), sha256-checked, on the CPU,
-    with the course CLIP and VQGAN (loaded here unless given)."""
+def load_course_unclip(clip=None, vqgan=None, prior: str = "diffusion") -> UnCLIP:
+    """The shipped decoder and a shipped prior (scripts/train_unclip.py), sha256-checked, on
+    the CPU, with the course CLIP and VQGAN (loaded here unless given).
+
+    ``prior``: "diffusion" (``mmlearn.diffusion_prior``, draws a different image embedding
+    each time) or "regression" (``PriorMLP``, one average embedding per caption).
+    """
+    from mmlearn import diffusion_prior
     from mmlearn.clip import load_clip
     from mmlearn.vqgan import load_course_vqgan
 
+    prior = checks.choice(prior, "prior", ("diffusion", "regression"))
     clip = clip or load_clip("course", "cpu", verbose=False)
     vqgan = vqgan or load_course_vqgan("cpu")
     unet, config = decoder_from_checkpoint(load_checkpoint(shipped_path(DECODER_WEIGHTS)))
-    prior = prior_from_checkpoint(load_checkpoint(shipped_path(PRIOR_WEIGHTS)))
-    return UnCLIP(clip, vqgan, unet, config, prior)
+    if prior == "diffusion":
+        chosen = diffusion_prior.from_checkpoint(
+            load_checkpoint(shipped_path(DIFFUSION_PRIOR_WEIGHTS)))
+    else:
+        chosen = prior_from_checkpoint(load_checkpoint(shipped_path(PRIOR_WEIGHTS)))
+    return UnCLIP(clip, vqgan, unet, config, chosen)
