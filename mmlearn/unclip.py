@@ -135,7 +135,7 @@ class PriorMLP(nn.Module):
 
     @torch.no_grad()
     def sample(self, text: torch.Tensor, n: int = 1, **_) -> torch.Tensor:
-        """The diffusion prior's call, for comparison: [P, D] -> [P, n, D], its one guess n times."""
+        """A diffusion prior's call, for comparison: [P, D] -> [P, n, D], one guess n times."""
         n = checks.integer(n, "n", minimum=1)
         return self(text.to(model_device(self))).cpu()[:, None].expand(-1, n, -1)
 

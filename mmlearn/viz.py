@@ -107,6 +107,40 @@ def training_curves(history):
     return fig
 
 
+def guidance_tradeoff(sweep: dict, default: float | None = None):
+    """Fidelity against variety as guidance grows: one line per model.
+
+    ``sweep``: ``{model name: {scale: row}}``, each row with ``"seen"`` and ``"unseen"``
+    groups of ``shape``, ``centre_ratio``, ``size_ratio``, ``precision`` and ``recall``
+    (what scripts/eval_variety.py saves). Three panels: the judge's shape rate, the spread
+    of centre and size as a share of real pictures', precision and recall. ``default``
+    marks a chosen scale.
+    """
+    if not isinstance(sweep, dict) or not sweep or not all(isinstance(v, dict) and v
+                                                          for v in sweep.values()):
+        raise TypeError(f"sweep must map model names to {{scale: row}} dicts, as "
+                        f"scripts/eval_variety.py saves; got {_shown(sweep)}.")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    panels = (("shape rate (judge)", (("seen", "shape", "seen pairs", "-"),
+                                      ("unseen", "shape", "held-out pairs", "--"))),
+              ("spread / real pictures' spread", (("all", "centre_ratio", "centre", "-"),
+                                                  ("all", "size_ratio", "size", "--"))),
+              ("in CLIP's image-embedding space", (("all", "precision", "precision", "-"),
+                                                   ("all", "recall", "recall", "--"))))
+    for ax, (title, lines) in zip(axes, panels):
+        for color, (name, rows) in zip(("tab:blue", "tab:orange", "tab:green"), sweep.items()):
+            scales = sorted(rows, key=float)
+            for group, key, label, style in lines:
+                ax.plot([float(s) for s in scales], [rows[s][group][key] for s in scales],
+                        style, marker="o", color=color, label=f"{name}: {label}")
+        if default is not None:
+            ax.axvline(default, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="decoder guidance scale", title=title, ylim=(0, 1.25))
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def probability_bars(labels, probabilities, title: str = "", ax=None):
     """Horizontal bars: one probability per label, the largest highlighted."""
     values = _numbers(probabilities, "probabilities", 1, "one row of probabilities [C]")

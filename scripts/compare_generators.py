@@ -13,9 +13,10 @@ Same 36 prompts "a {colour} {shape}", same judge (``mmlearn.judge``), seen and u
   as lesson 05 runs it: 8 samples per prompt, "plain" judges all 8, "reranked" the
   2 the course CLIP likes best.
 - tiny unCLIP (lesson 06): *recomputed*: ``evaluation.unclip_hit_rates(n=8, seed=0)``: 8 samples
-  per prompt (DDIM 25 steps, guidance 3); and the decoder given the caption's CLIP *text*
-  embedding instead of the prior's output (what the prior is worth), also at guidance
-  scales 1 and 2 ("prior_vs_text": strong guidance hides much of the difference).
+  per prompt (DDIM 25 steps, guidance 3), with the diffusion prior (the default), with the
+  regression prior, and with the caption's CLIP *text* embedding instead of a prior's
+  output (what a prior is worth); the last two also at guidance scales 1 and 2
+  ("prior_vs_text": strong guidance hides much of the difference).
 
 Seconds per picture: the whole 36 x 8 run divided by 288 (batched as each module batches).
 """
@@ -73,10 +74,11 @@ def main() -> None:
             "rates": evaluation.rates_table(report, f"{method}/"),
             "seconds_per_picture": round(seconds, 3)}
 
-    model = unclip.load_course_unclip(clip, vqgan)
-    for label, variant in (("prior", model),
-                           ("no prior: text embedding", unclip.UnCLIP(
-                               clip, vqgan, model.unet, model.config, TextAsImage()))):
+    model = unclip.load_course_unclip(clip, vqgan)  # the diffusion prior, the default
+    regression = unclip.load_course_unclip(clip, vqgan, prior="regression")
+    no_prior = unclip.UnCLIP(clip, vqgan, model.unet, model.config, TextAsImage())
+    for label, variant in (("diffusion prior", model), ("regression prior", regression),
+                           ("no prior: text embedding", no_prior)):
         start = time.perf_counter()
         report = evaluation.unclip_hit_rates(variant, n=8, seed=0)
         rows[f"tiny unCLIP ({label})"] = {
@@ -87,12 +89,11 @@ def main() -> None:
 
     prior_vs_text = {}
     for scale in (1.0, 2.0, 3.0):
-        for label, variant in (("prior", model), ("text embedding", unclip.UnCLIP(
-                clip, vqgan, model.unet, model.config, TextAsImage()))):
+        for label, variant in (("regression prior", regression), ("text embedding", no_prior)):
             report = evaluation.unclip_hit_rates(variant, n=8, seed=0, scale=scale)
             prior_vs_text[f"scale {scale:g}, {label}"] = evaluation.rates_table(report)
             r = report
-            print(f"guidance {scale:g}, {label:15s} shape seen {r['seen']['shape']:.3f} "
+            print(f"guidance {scale:g}, {label:16s} shape seen {r['seen']['shape']:.3f} "
                   f"unseen {r['unseen']['shape']:.3f}  colour {r['all']['color']:.3f}")
 
     for name, row in rows.items():

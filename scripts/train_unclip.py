@@ -43,7 +43,6 @@ from mmlearn.judge import judge_images
 from mmlearn.optim import parameter_count
 from mmlearn.shapes import ShapeWorld
 
-
 PARTS = ("prior", "decoder", "diffusion-prior")
 
 
@@ -177,9 +176,10 @@ def main() -> None:
         print(f"training done in {time.perf_counter() - start:.0f} s", flush=True)
     # evaluate the weights as written (fp16)
     unet, config = unclip.decoder_from_checkpoint(load_checkpoint(paths["decoder"]))
-    for name, prior in (
-            ("diffusion", diffusion_prior.from_checkpoint(load_checkpoint(paths["diffusion-prior"]))),
-            ("regression", unclip.prior_from_checkpoint(load_checkpoint(paths["prior"])))):
+    priors = {
+        "diffusion": diffusion_prior.from_checkpoint(load_checkpoint(paths["diffusion-prior"])),
+        "regression": unclip.prior_from_checkpoint(load_checkpoint(paths["prior"]))}
+    for name, prior in priors.items():
         evaluate(unclip.UnCLIP(clip, vqgan, unet, config, prior), args, name)
     print(f"total run time {time.perf_counter() - start:.0f} s")
 

@@ -37,6 +37,12 @@ def test_shipped_weights_hold_no_pickles():
             assert checkpoints.load_checkpoint(path)
 
 
+def test_the_shipped_weights_stay_small_enough_to_clone_anywhere():
+    """The README promises under 25 MB for all of them: Binder and Colab clone the repo."""
+    total = sum(p.stat().st_size for p in checkpoints.WEIGHTS_DIR.glob("*.safetensors"))
+    assert total < 25e6, f"{total / 1e6:.1f} MB"
+
+
 def test_a_pickle_in_place_of_a_shipped_file_is_refused_without_running_it(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(checkpoints, "SUMS_FILE", tmp_path / "SHA256SUMS")

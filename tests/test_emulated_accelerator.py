@@ -138,6 +138,14 @@ def test_diffusion_unclip_and_dalle_follow_the_models_device(gpu):
                              seeded).backward()
     prior = unclip.PriorMLP(dim=8, hidden=16).to(gpu)
     unclip.train_prior(prior, torch.randn(8, 8), torch.randn(8, 8), steps=2, batch_size=4)
+    assert prior.sample(torch.randn(2, 8), n=3).device.type == "cpu"
+    from mmlearn import diffusion_prior
+    drawing = diffusion_prior.DiffusionPrior(dim=8, width=16, blocks=1, emb_dim=8,
+                                             timesteps=10).to(gpu)
+    diffusion_prior.train_prior(drawing, torch.randn(8, 8), torch.randn(8, 8), steps=2,
+                                batch_size=4)
+    drawn = drawing.sample(torch.randn(2, 8), n=3, steps=3)
+    assert drawn.shape == (2, 3, 8) and drawn.device.type == "cpu"
     model = dalle.new_dalle(seed=0, width=32, layers=1, heads=2).to(gpu)
     text = model.tokenizer(["a red circle"])
     dalle.dalle_loss(model, text, torch.zeros(1, model.config.image_length, dtype=torch.long),
