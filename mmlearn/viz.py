@@ -136,7 +136,7 @@ def guidance_tradeoff(sweep: dict, default: float | None = None):
         if default is not None:
             ax.axvline(default, color="grey", lw=0.8, ls=":")
         ax.set(xlabel="decoder guidance scale", title=title, ylim=(0, 1.25))
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 

@@ -55,6 +55,24 @@ def test_token_grid_and_causal_mask_draw():
     assert figure.axes[0].get_xlabel() == "attends to position j"
 
 
+def test_the_guidance_tradeoff_plots_each_measure_of_each_model_at_its_scales():
+    def row(x):
+        group = {"shape": x, "centre_ratio": 1 - x, "size_ratio": 1 - x / 2, "precision": x,
+                 "recall": 1 - x}
+        return {"all": group, "seen": group, "unseen": {**group, "shape": x / 2}}
+    sweep = {"diffusion prior": {"0": row(0.1), "3": row(0.9), "1": row(0.5)},
+             "regression prior": {"0": row(0.1), "3": row(0.95)}}
+    figure = viz.guidance_tradeoff(sweep, default=3.0)
+    shape_panel = figure.axes[0]
+    lines = {line.get_label(): line for line in shape_panel.get_lines()}
+    held_out = lines["diffusion prior: held-out pairs"]
+    assert list(held_out.get_xdata()) == [0.0, 1.0, 3.0]       # scales in order, not as written
+    assert list(held_out.get_ydata()) == [0.05, 0.25, 0.45]
+    assert len(figure.axes) == 3 and all(len(ax.get_lines()) == 5 for ax in figure.axes)
+    with pytest.raises(TypeError, match="eval_variety"):
+        viz.guidance_tradeoff({"diffusion prior": []})
+
+
 def test_search_results_take_one_list_or_one_list_per_query():
     hits = [search.Hit(0, 0.9, caption="a red circle"), search.Hit(1, 0.5, caption="a star")]
 
