@@ -118,6 +118,7 @@ def unclip_pipeline():
     _arrow(ax, (16.05, 3.75), (16.05, 4.25))
     ax.text(15.1, 2.3, "two diffusion\nupsamplers\n64→256→1024", fontsize=8, va="top")
     _arrow(ax, (0.95, y + h + 0.05), (12.15, y + h + 0.05), color="#7a5a9a", curve=-0.2)
+    _arrow(ax, (0.95, y + h + 0.05), (7.65, y + h + 0.05), color="#7a5a9a", curve=-0.25)
     ax.text(6.5, 5.55, "the prior and the decoder may also read the caption itself",
             ha="center", fontsize=8.5, color="#7a5a9a")
     ax.text(0.1, 1.6, "Training: CLIP first (image–caption pairs); the prior learns to turn a "

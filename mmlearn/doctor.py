@@ -21,7 +21,8 @@ COURSE_WEIGHTS = {
     "clip_shapeworld_augmented.safetensors": "augmented-view CLIP (lesson 04)",
     "shape_judge.safetensors": "shape judge (lessons 04-06)",
     "unclip_decoder.safetensors": "tiny unCLIP decoder (lesson 06)",
-    "unclip_prior.safetensors": "tiny unCLIP prior (lesson 06)",
+    "unclip_prior.safetensors": "tiny unCLIP regression prior (lesson 06)",
+    "unclip_diffusion_prior.safetensors": "tiny unCLIP diffusion prior (lesson 06)",
 }
 
 

@@ -13,24 +13,27 @@ embeddings, which are not the same points even for a matching pair.
 
 This module builds the same with the course models:
 
-    "a red star" --course CLIP text--> 64 numbers --PriorMLP--> 64 numbers (an image embedding)
+    "a red star" --course CLIP text--> 64 numbers --prior--> 64 numbers (an image embedding)
         --TinyUNet diffusion on the course VQGAN's 16x8x8 latent grid--> VQGAN decoder --> 32 px
+
+The prior is DALL-E 2's kind, a diffusion model over image embeddings
+(``mmlearn.diffusion_prior``: a new embedding, and so a new size and place, on every draw),
+or the simpler regression ``PriorMLP`` (one average embedding per caption), kept to compare.
 
     >>> from mmlearn import unclip
     >>> model = unclip.load_course_unclip()
-    >>> result = model.generate(["a red star"], n=8)          # uint8 [8, 3, 32, 32]
+    >>> drawn = model.generate(["a red star"], n=8)[0]        # drawn.images: uint8 [8, 3, 32, 32]
     >>> model.variations(image, n=4)                          # same embedding, new pictures
     >>> model.interpolate(image_a, image_b, k=6)              # slerp between two embeddings
 
 Why the VQGAN latent and not pixels: measured once on a busy 2-core machine (one
 thread, batch 64), a training step took 0.41 s for the UNet on the 16x8x8 latent
 (widths 48, 96) against 1.73 s for one on 3x32x32 pixels (widths 32, 64, 64), so the
-latent model gets about four times the training in the same minutes; sampling snaps the
-result to the nearest codebook vectors, so the VQGAN decoder draws clean edges. (Stable
-Diffusion's "latent diffusion" makes the same trade at scale.) The shipped pair
-(scripts/train_unclip.py), 36 prompts x 8 samples, DDIM 25 steps, guidance 3, judged
-by ``mmlearn.judge``: colour 1.000; shape 0.991 on seen and 0.982 on unseen
-combinations; 8 samples of one prompt in 0.24-0.33 s on one CPU thread (three runs).
+latent model gets about four times the training in the same minutes;
+sampling snaps the result to the nearest codebook vectors, so the VQGAN decoder draws
+clean edges. (Stable Diffusion's "latent diffusion" makes the same trade at scale.) The
+shipped models' figures and the commands that re-measure them are in
+benchmarks/results/recorded.md.
 """
 
 from __future__ import annotations
@@ -119,10 +122,10 @@ def slerp(a: torch.Tensor, b: torch.Tensor, weights) -> torch.Tensor:
 class PriorMLP(nn.Module):
     """Text embedding -> image embedding: a residual MLP, output on the unit sphere.
 
-    DALL-E 2 preferred a diffusion prior (it can draw *different* image embeddings for
-    one caption); a regression prior predicts the average one. For ShapeWorld, where a
-    caption says colour and shape and the decoder adds size and position itself, the
-    average is what we need (see the lesson's measurement).
+    It predicts the *average* image embedding of the pictures that fit a caption: for
+    "a red circle", a medium circle near the middle, every time. DALL-E 2 preferred a
+    diffusion prior, which draws a different embedding on every call
+    (``mmlearn.diffusion_prior``); lesson 06 measures the difference in variety.
     """
 
     def __init__(self, dim: int = 64, hidden: int = 256):

@@ -135,7 +135,7 @@ def guidance_tradeoff(sweep: dict, default: float | None = None):
                         style, marker="o", color=color, label=f"{name}: {label}")
         if default is not None:
             ax.axvline(default, color="grey", lw=0.8, ls=":")
-        ax.set(xlabel="decoder guidance scale", title=title, ylim=(0, 1.25))
+        ax.set(xlabel="decoder guidance scale", title=title, ylim=(0, 1.45))
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

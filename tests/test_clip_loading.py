@@ -172,6 +172,7 @@ def test_pretrained_tag_and_auto_use_the_hugging_face_cache_offline(vit_b_32, mo
     assert network_calls == []
 
 
+@pytest.mark.slow  # builds a ViT-B-32 (seconds)
 def test_corrupt_files_give_a_clear_error_naming_the_file(vit_b_32, tmp_path, offline):
     truncated = tmp_path / "truncated.pt"
     with open(vit_b_32[3], "rb") as f:
@@ -199,6 +200,7 @@ def test_files_that_are_not_state_dicts_are_refused(tmp_path, offline):
     assert str(pickled_code) in str(error.value)
 
 
+@pytest.mark.slow  # builds a ViT-B-32 (seconds)
 def test_wrong_architecture_file_gives_a_clear_error(vit_b_32, tiny_course, tmp_path, offline):
     vit_path = vit_b_32[3]
     with pytest.raises(ValueError, match="does not fit the architecture") as error:
@@ -411,6 +413,7 @@ def test_a_source_that_names_nothing_says_what_to_pass(source, error, match, off
         load_clip(source)
 
 
+@pytest.mark.slow  # builds a ViT-B-32 (seconds)
 def test_the_course_weights_file_and_a_copy_load_without_naming_the_architecture(tmp_path):
     """Issue 24: load_clip(path) of the course's own weights asked for model= and then
     suggested ViT-B-32, an architecture those weights do not fit."""

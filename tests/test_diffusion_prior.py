@@ -25,6 +25,7 @@ def two_clusters_per_caption(n: int = 2048, dim: int = 8, seed: int = 0):
     return captions, points, captions[which], F.normalize(points[which, kind] + noise, dim=-1)
 
 
+@pytest.mark.slow  # trains two small priors (about 5 s)
 def test_the_prior_draws_both_kinds_of_picture_for_a_caption_and_the_regression_one_neither():
     captions, points, text, image = two_clusters_per_caption()
     torch.manual_seed(0)

@@ -36,7 +36,7 @@ def test_a_missing_and_a_changed_file_are_told_apart(tmp_path, monkeypatch):
         file.write(bytes([last[0] ^ 1]))
     facts = doctor.report()
     assert facts["shape judge (lessons 04-06)"].startswith("missing")
-    assert facts["tiny unCLIP prior (lesson 06)"].startswith("corrupt or changed")
+    assert facts["tiny unCLIP regression prior (lesson 06)"].startswith("corrupt or changed")
     assert facts["course CLIP (lessons 01-06)"] == "ok (sha256 verified)"
 
 
