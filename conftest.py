@@ -1,7 +1,11 @@
 """Pytest hooks for the whole repository: a per-notebook cost table after nbval runs.
 
 Every change to a lesson shows what it costs: seconds and the kernel's peak memory
-(VmHWM, read from /proc on Linux) for each notebook, printed at the end of the run.
+(VmHWM, read from /proc on Linux) for each notebook, printed at the end of the run, with the
+largest share of it that was files mapped into memory (RssFile: the libraries' code, shared
+with every other process and dropped first under pressure). Right after the libraries are
+installed that share is larger (their freshly written pages are mapped in bigger pieces), so
+a fresh clone's first run shows a higher peak than later runs for the same kernel work.
 """
 
 import os
@@ -15,21 +19,23 @@ if os.environ.get("IPYTHONDIR"):
 
 _seconds: dict[str, float] = defaultdict(float)
 _peak_mb: dict[str, float] = defaultdict(float)
+_files_mb: dict[str, float] = defaultdict(float)
 
 
-def _children_peak_rss_mb() -> float:
-    """Largest peak resident memory among this process's children (the notebook kernel)."""
-    peak = 0.0
+def _children_memory_mb(field: str) -> float:
+    """Largest value of a /proc status field (VmHWM: peak resident memory; RssFile: files
+    mapped now) among this process's children (the notebook kernel)."""
+    largest = 0.0
     try:
         import psutil
         for child in psutil.Process(os.getpid()).children(recursive=True):
             status = Path(f"/proc/{child.pid}/status")
             for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
+                if line.startswith(f"{field}:"):
+                    largest = max(largest, int(line.split()[1]) / 1024)
     except Exception:  # not Linux, or the kernel already gone: the table shows 0
         pass
-    return peak
+    return largest
 
 
 def pytest_runtest_logreport(report):
@@ -38,14 +44,16 @@ def pytest_runtest_logreport(report):
         return
     _seconds[path] += report.duration
     if report.when == "call":
-        _peak_mb[path] = max(_peak_mb[path], _children_peak_rss_mb())
+        _peak_mb[path] = max(_peak_mb[path], _children_memory_mb("VmHWM"))
+        _files_mb[path] = max(_files_mb[path], _children_memory_mb("RssFile"))
 
 
 def pytest_terminal_summary(terminalreporter):
     if not _seconds:
         return
     write = terminalreporter.write_line
-    terminalreporter.section("notebook cost (wall seconds, kernel peak RSS)")
+    terminalreporter.section("notebook cost (wall seconds, kernel peak RSS, files mapped)")
     for path in sorted(_seconds):
-        write(f"{path:<50} {_seconds[path]:7.1f} s {_peak_mb[path]:8.0f} MB")
+        write(f"{path:<50} {_seconds[path]:7.1f} s {_peak_mb[path]:8.0f} MB "
+              f"(files {_files_mb[path]:4.0f} MB)")
     write(f"{'total':<50} {sum(_seconds.values()):7.1f} s")

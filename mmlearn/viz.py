@@ -107,6 +107,22 @@ def training_curves(history):
     return fig
 
 
+def noise_schedules(schedules: dict, title: str = "how much of the picture is left"):
+    """The signal left, sqrt(alpha_bar_t), against the share of the way t / T, one line per
+    schedule: ``{name: alpha_bar}`` with each ``alpha_bar`` a 1-D tensor of its T values."""
+    if not isinstance(schedules, dict) or not schedules:
+        raise TypeError(f"schedules must map names to alpha_bar tensors, e.g. "
+                        f"{{'cosine': schedule.alpha_bar}}; got {_shown(schedules)}.")
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, alpha_bar in schedules.items():
+        signal = _numbers(alpha_bar, f"schedules[{name!r}]", 1, "[T]") ** 0.5
+        ax.plot(np.arange(1, len(signal) + 1) / len(signal), signal, label=name)
+    ax.set(xlabel="t / T", ylabel="signal left, √ᾱ_t", title=title, ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def guidance_tradeoff(sweep: dict, default: float | None = None):
     """Fidelity against variety as guidance grows: one line per model.
 

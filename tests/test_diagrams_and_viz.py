@@ -55,6 +55,15 @@ def test_token_grid_and_causal_mask_draw():
     assert figure.axes[0].get_xlabel() == "attends to position j"
 
 
+def test_noise_schedules_plot_the_signal_left_against_the_share_of_the_way():
+    figure = viz.noise_schedules({"four steps": torch.tensor([1.0, 0.81, 0.25, 0.0])})
+    line = figure.axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [0.25, 0.5, 0.75, 1.0]
+    assert np.allclose(line.get_ydata(), [1.0, 0.9, 0.5, 0.0])
+    with pytest.raises(TypeError, match="alpha_bar"):
+        viz.noise_schedules([0.5, 0.4])
+
+
 def test_the_guidance_tradeoff_plots_each_measure_of_each_model_at_its_scales():
     def row(x):
         group = {"shape": x, "centre_ratio": 1 - x, "size_ratio": 1 - x / 2, "precision": x,
