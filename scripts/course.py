@@ -73,6 +73,21 @@ def run(command: list, env: dict | None = None) -> None:
         raise SystemExit(result.returncode)
 
 
+def start(command: list) -> subprocess.Popen:
+    """Start a command from the repository's folder in the background, its output kept."""
+    print(f"$ {' '.join(str(part) for part in command)}  (in the background)", flush=True)
+    return subprocess.Popen([str(part) for part in command], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(process: subprocess.Popen) -> None:
+    """Wait for a ``start``-ed command, print its output; stop with its exit code if it failed."""
+    output, _ = process.communicate()
+    print(output, end="", flush=True)
+    if process.returncode != 0:
+        raise SystemExit(process.returncode)
+
+
 def _fresh_venv(venv: Path, stamp: Path) -> Path:
     """The venv's python, in a new venv when it was built from an older lock.
 
@@ -213,11 +228,19 @@ def platforms() -> None:
 
 def test() -> None:
     """What a newcomer runs (a few minutes): everything but the slow unit tests, which CI
-    runs as well (``make test-slow``: training runs, kernels, subprocesses, nbgrader)."""
+    runs as well (``make test-slow``: training runs, kernels, subprocesses, nbgrader).
+
+    The platform check runs beside the notebooks: their kernels compute on one thread, so
+    on a 2-core machine the second core would otherwise wait (it saves about half a minute).
+    Its report is printed after theirs.
+    """
     lint()
     unit("-m", "not slow")
-    notebooks()
-    platforms()
+    check = start([setup_dev(), "scripts/check_platforms.py", LOCK])
+    try:
+        notebooks()
+    finally:
+        finish(check)
 
 
 def test_slow() -> None:

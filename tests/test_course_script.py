@@ -104,3 +104,15 @@ def test_binder_and_colab_requirements_follow_the_lock_file():
     result = subprocess.run([sys.executable, str(ROOT / "scripts/make_requirements.py"),
                              "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_background_step_prints_its_output_and_fails_the_run_when_it_fails(capsys):
+    import sys
+
+    ok = course.start([sys.executable, "-c", "print('platforms ok')"])
+    course.finish(ok)
+    assert "platforms ok" in capsys.readouterr().out
+    failing = course.start([sys.executable, "-c", "print('no wheel for x'); raise SystemExit(3)"])
+    with pytest.raises(SystemExit) as stopped:
+        course.finish(failing)
+    assert stopped.value.code == 3 and "no wheel for x" in capsys.readouterr().out
