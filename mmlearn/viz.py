@@ -335,10 +335,15 @@ def token_grid(image, tokens, decoded):
     left.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
     left.set_title("image (32×32 px)", fontsize=9)
     grid = tokens.numpy()
-    middle.imshow(grid, cmap="tab20", interpolation="nearest")
+    # Each cell in the mean colour of the patch it stands for: an id has no colour of its own.
+    patches = torch.nn.functional.adaptive_avg_pool2d(image.float()[None], grid.shape)[0]
+    shade = patches.permute(1, 2, 0).numpy() / 255
+    middle.imshow(shade, interpolation="nearest")
     for (r, c), value in np.ndenumerate(grid):
-        middle.text(c, r, str(value), ha="center", va="center", fontsize=6.5)
-    middle.set_title("64 tokens: codebook ids 0–255", fontsize=9)
+        dark = shade[r, c] @ np.array([0.299, 0.587, 0.114]) < 0.5
+        middle.text(c, r, str(value), ha="center", va="center", fontsize=6.5,
+                    color="white" if dark else "black")
+    middle.set_title("64 token ids (0–255), each on its patch's mean colour", fontsize=9)
     right.imshow(decoded.permute(1, 2, 0).numpy(), interpolation="nearest")
     right.set_title("decoded from the ids", fontsize=9)
     for ax in (left, middle, right):
