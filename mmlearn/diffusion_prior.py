@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from mmlearn import checks, diffusion
 from mmlearn.checkpoints import half_precision
 from mmlearn.config import model_device
-from mmlearn.optim import set_learning_rate, warmup_cosine
+from mmlearn.optim import fit_pairs
 
 
 class ResidualBlock(nn.Module):
@@ -127,19 +127,9 @@ def train_prior(prior: DiffusionPrior, text: torch.Tensor, image: torch.Tensor,
     steps = checks.integer(steps, "steps", minimum=0)
     batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     generator = torch.Generator().manual_seed(checks.seed(seed))
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=1e-4)
-    losses = []
-    prior.train()
-    for step in range(steps):
-        batch = torch.randint(len(text), (batch_size,), generator=generator)
-        set_learning_rate(optimizer, warmup_cosine(step, steps, lr, warmup=steps // 20))
-        loss = prior_loss(prior, text[batch], image[batch], generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps - 1):
-            print(f"diffusion prior step {step:5d}  loss {loss.item():.4f}", flush=True)
+    losses = fit_pairs(prior, lambda batch: prior_loss(prior, text[batch], image[batch], generator),
+                       len(text), steps, batch_size, lr, warmup=steps // 20,
+                       generator=generator, log_every=log_every, name="diffusion prior")
     prior.eval()
     return losses
 

@@ -44,3 +44,28 @@ def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     parameters = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
             {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0}]
+
+
+def fit_pairs(model: torch.nn.Module, batch_loss, n: int, steps: int, batch_size: int,
+              lr: float, warmup: int, generator: torch.Generator, weight_decay: float = 1e-4,
+              log_every: int = 0, name: str = "model") -> list[float]:
+    """The loop both unCLIP priors train with; returns the loss per step.
+
+    Each step draws ``batch_size`` of the ``n`` training pairs from ``generator`` and
+    minimises ``batch_loss(indices)`` with AdamW under ``warmup_cosine``. The model is left
+    in train mode; the caller decides what comes after.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    losses = []
+    model.train()
+    for step in range(steps):
+        batch = torch.randint(n, (batch_size,), generator=generator)
+        set_learning_rate(optimizer, warmup_cosine(step, steps, lr, warmup))
+        loss = batch_loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if log_every and (step % log_every == 0 or step == steps - 1):
+            print(f"{name} step {step:5d}  loss {loss.item():.4f}", flush=True)
+    return losses

@@ -50,7 +50,7 @@ from mmlearn import checks, diffusion
 from mmlearn.checkpoints import half_precision, load_checkpoint, shipped_path
 from mmlearn.config import model_device
 from mmlearn.images import Drawn, float_to_uint8
-from mmlearn.optim import set_learning_rate, warmup_cosine
+from mmlearn.optim import fit_pairs, set_learning_rate, warmup_cosine
 
 DECODER_WEIGHTS = "unclip_decoder.safetensors"
 PRIOR_WEIGHTS = "unclip_prior.safetensors"                      # the regression prior
@@ -154,20 +154,9 @@ def train_prior(prior: PriorMLP, text: torch.Tensor, image: torch.Tensor, steps:
                 log_every: int = 0) -> list[float]:
     """Fit the prior on (text embedding, image embedding) pairs; returns the loss per step."""
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=1e-4)
-    losses = []
-    prior.train()
-    for step in range(steps):
-        batch = torch.randint(len(text), (batch_size,), generator=generator)
-        set_learning_rate(optimizer, warmup_cosine(step, steps, lr, warmup=0))
-        loss = prior_loss(prior, text[batch], image[batch])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps - 1):
-            print(f"prior step {step:5d}  loss {loss.item():.4f}", flush=True)
-    return losses
+    return fit_pairs(prior, lambda batch: prior_loss(prior, text[batch], image[batch]),
+                     len(text), steps, batch_size, lr, warmup=0, generator=generator,
+                     log_every=log_every, name="prior")
 
 
 # ---------------------------------------------------------------------------- the decoder
