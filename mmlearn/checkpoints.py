@@ -87,7 +87,7 @@ def shipped_path(filename: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"The course weights file {path} is missing. Reinstall mmlearn, or retrain it "
-            f"with the script in scripts/ (see the README's contributor section).")
+            f"with the script in scripts/ (see CONTRIBUTING.md: retraining the course models).")
     expected = recorded_sha256(filename)
     if expected is None:
         raise ValueError(f"No sha256 is recorded for {filename} in {SUMS_FILE}; "

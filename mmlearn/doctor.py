@@ -50,7 +50,7 @@ def _course_model_status(filename: str) -> str:
         checkpoints.shipped_path(filename)
         return "ok (sha256 verified)"
     except FileNotFoundError:
-        return "missing (see the README: retraining the course models)"
+        return "missing (see CONTRIBUTING.md: retraining the course models)"
     except ValueError:
         return "corrupt or changed (sha256 mismatch): reinstall mmlearn"
 

@@ -196,6 +196,10 @@ def main(source_dir: str, target_dir: str, repo: str | None = None, branch: str 
         (target / path.name).write_text(json.dumps(copy, indent=1, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
         print(f"wrote {target / path.name}")
+    if repo is None:
+        print(f"Note: without --repo, the copies' Colab cell clones {TEACHER_REPO}, whose "
+              f"notebooks/ hold the solutions. Publish the copies and the package in a "
+              f"repository of yours and pass --repo OWNER/NAME to point the cell there.")
 
 
 if __name__ == "__main__":

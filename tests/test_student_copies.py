@@ -101,6 +101,20 @@ def test_the_command_line_writes_copies_with_badges_for_another_repository(tmp_p
     assert "github.com/school/ml-class" in code and students.TEACHER_REPO not in code
 
 
+def test_copies_made_without_a_repository_say_whose_repository_colab_clones(tmp_path, capsys):
+    """Without --repo the Colab cell still clones the teacher's repository, solutions and
+    all: the command says so, and how to change it."""
+    one = tmp_path / "in"
+    one.mkdir()
+    (one / "00_start_here.ipynb").write_text((ROOT / "notebooks" / "00_start_here.ipynb")
+                                              .read_text())
+    students.main(str(one), str(tmp_path / "out"))
+    said = capsys.readouterr().out
+    assert students.TEACHER_REPO in said and "--repo OWNER/NAME" in said
+    students.main(str(one), str(tmp_path / "out"), repo="school/ml-class")
+    assert students.TEACHER_REPO not in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_student_copy_of_00_runs_until_the_first_exercise(tmp_path, monkeypatch):
     monkeypatch.setenv("MMLEARN_OFFLINE", "1")
