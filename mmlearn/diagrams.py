@@ -10,6 +10,8 @@ works; ``mmlearn.viz`` plots data a lesson computed (matrices, curves, picture g
   embedding -> diffusion decoder -> two upsamplers (05, 06).
 - ``two_ways_to_generate``: VQGAN+CLIP optimises one image at a time; DALL-E runs one
   trained model forward and lets CLIP pick among its samples (04, 05).
+- ``vqgan_tokenizer``: encoder -> continuous grid -> nearest codebook entry -> token grid
+  -> decoder, with the straight-through path of the gradient past the quantiser (04).
 
 Every function returns a matplotlib Figure, drawn here, not copied from papers.
 """
@@ -198,5 +200,59 @@ def clip_architecture(n: int = 4):
     ax.text(left + n * cell / 2, top - n * cell - 0.45,
             "cosine similarities × learned scale\nmatching pairs (diagonal) pushed up,\n"
             f"the other {n * n - n} pushed down", ha="center", va="top", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def vqgan_tokenizer(side: int = 32, grid: int = 8, codes: int = 256, dim: int = 16):
+    """The VQGAN as a tokenizer, and the straight-through path of its gradient (04).
+
+    The lesson's text names the parts; this shows them in order and marks what words
+    alone make hard to picture: going forward, the decoder gets the nearest codebook
+    entries; going backward, their gradient is copied past the argmin, which has none,
+    to the encoder's grid. That one trick trains the encoder and lets VQGAN+CLIP steer
+    the grid. The sizes only label the picture (the course VQGAN's: 32 px, 8x8 tokens).
+    """
+    checks.integer(side, "side", minimum=1)
+    checks.integer(grid, "grid", minimum=1, maximum=side)
+    checks.integer(codes, "codes", minimum=1)
+    checks.integer(dim, "dim", minimum=1)
+    fig, ax = _canvas(16.4, 5.2, (13, 4.1))
+    y, h, cell = 2.0, 1.4, 1.4 / 8
+
+    def lattice(x, shade):  # an 8x8 picture of a latent grid (always 8 cells a side)
+        for r in range(8):
+            for c in range(8):
+                ax.add_patch(plt.Rectangle((x + c * cell, y + h - (r + 1) * cell), cell, cell,
+                                           fc=shade(r, c), ec="white", lw=0.4))
+
+    _box(ax, 0.1, y, 1.5, h, f"picture x\n{side}×{side}", IMAGE_COLOR)
+    _box(ax, 2.1, y, 1.5, h, "encoder E\n(CNN)", MODEL_COLOR)
+    lattice(4.1, lambda r, c: str(0.45 + 0.4 * ((r * 5 + c * 3) % 7) / 7))  # continuous values
+    ax.text(4.8, y - 0.15, f"z_e = E(x): {grid}×{grid}\nvectors of {dim} numbers",
+            ha="center", va="top", fontsize=9)
+    _box(ax, 6.1, y, 2.2, h, "quantise: each\nvector → nearest\ncodebook entry", "#eeeeee")
+    palette = [IMAGE_COLOR, MODEL_COLOR, TEXT_COLOR, CLIP_COLOR, "#f3e3d3", "#dddddd"]
+    for k in range(12):  # the codebook, above the quantiser
+        ax.add_patch(plt.Rectangle((6.0 + k * 0.2, 4.3), 0.2, 0.4, fc=palette[k % 6],
+                                   ec="white", lw=0.4))
+    ax.text(7.2, 4.85, f"codebook: {codes} learned vectors", ha="center", fontsize=9)
+    _arrow(ax, (7.2, 4.25), (7.2, y + h + 0.05))
+    lattice(8.8, lambda r, c: palette[(r * 3 + c) % 6 if (r + c) % 3 else 5])
+    ax.text(9.5, y - 0.15, f"token grid: {grid}×{grid} ids (0 to {codes - 1})\n"
+            "z_q = codebook[ids]", ha="center", va="top", fontsize=9)
+    _box(ax, 10.9, y, 1.7, h, "decoder D\n(CNN)", MODEL_COLOR)
+    _box(ax, 13.1, y, 1.6, h, f"rebuilt x̂\n{side}×{side}", IMAGE_COLOR)
+    for x1, x2 in ((1.65, 2.05), (3.65, 4.05), (5.55, 6.05), (8.35, 8.75), (10.25, 10.85),
+                   (12.65, 13.05)):
+        _arrow(ax, (x1, y + h / 2), (x2, y + h / 2))
+    ax.text(11.0, y + h + 0.45, "forward: the decoder gets z_q, the nearest entries",
+            ha="center", fontsize=9)
+    red = "#c0392b"
+    _arrow(ax, (11.75, y - 0.05), (5.4, y - 0.75), color=red, curve=-0.2, lw=1.4)
+    ax.text(8.2, 0.1, "backward (straight-through): the gradient of the loss at z_q is copied "
+            "to z_e unchanged,\npast the argmin, which has no gradient of its own. In code: "
+            "z_e + (z_q − z_e).detach()", ha="center", fontsize=9, color=red)
+    ax.text(14.85, y + h / 2, "→ loss", fontsize=9, va="center")
     fig.tight_layout()
     return fig

@@ -18,7 +18,7 @@ dataset such as ShapeWorld. It embeds in batches (a folder of any size needs
 the memory of one batch plus the vectors), skips unreadable files with a warning,
 stores vectors in float16 (half the bytes of float32; cosine similarities
 change by less than 2e-4) and saves to one ``.npz`` file that records which
-encoder built it.
+encoder built it: its name and a sha256 of its weights.
 
 The encoder is anything with ``.name``, ``.encode_images(list of PIL images)``
 and ``.encode_texts(list of str)`` returning one row per input, e.g. the
@@ -94,6 +94,7 @@ class ImageIndex:
         self.skipped: dict[str, str] = {}  # unreadable files met while adding: {path: reason}
         self._search_matrix: torch.Tensor | None = None
         self._in_memory_sources: list[tuple[int, Sequence]] = []  # (first id, images/dataset)
+        self._encoder_weights: str | None = None  # the fingerprint read from a saved file
 
     @classmethod
     def build(cls, encoder: Encoder, source, batch_size: int = 64,
@@ -347,15 +348,18 @@ class ImageIndex:
         """Save to one ``.npz`` file, atomically: a crash midway leaves any old file intact.
 
         The file holds the float16 vectors, the metadata as JSON, and a header with the
-        encoder's name; a sha256 of all three is checked by ``load``. An existing file is
+        encoder's name and a fingerprint of its weights (``weights_fingerprint``); a sha256
+        of all three is checked by ``load``. An existing file is
         replaced only if it is a saved index (known by its header, not its name), or with
         ``overwrite=True``: a photo or a weights file given by mistake is never lost.
         """
         path = _check_save_path(path, len(self), overwrite)
         vectors = self.vectors.numpy()
         metadata = json.dumps({"items": self.items, "skipped": self.skipped}).encode()
+        weights = (weights_fingerprint(self.encoder) if self.encoder is not None
+                   else self._encoder_weights)  # loaded without its encoder: keep the record
         header = {"format": FILE_FORMAT, "version": FILE_VERSION, "encoder": self.encoder_name,
-                  "count": len(self), "dim": self.dim}
+                  "encoder_weights": weights, "count": len(self), "dim": self.dim}
         header["sha256"] = _sha256(vectors, metadata, header)
         with atomic_file(path) as f:
             np.savez(f, vectors=vectors, metadata=np.frombuffer(metadata, dtype=np.uint8),
@@ -366,7 +370,9 @@ class ImageIndex:
     def load(cls, path: str | Path, encoder: Encoder | None = None) -> "ImageIndex":
         """Load a saved index, checking it is complete and was built by ``encoder``.
 
-        Without an encoder you can still search by vector; texts and images need it.
+        "Built by": the same name and, where the file records one, the same fingerprint of
+        the weights, so a retrained model that kept its name is refused too. Without an
+        encoder you can still search by vector; texts and images need it.
         """
         header, vectors, metadata = _read_index_file(Path(path))
         if encoder is not None and encoder.name != header["encoder"]:
@@ -374,7 +380,17 @@ class ImageIndex:
                 f"{path} was built with the encoder {header['encoder']!r}, not {encoder.name!r}: "
                 f"their vectors are not comparable. Load it with the same model, or build a "
                 f"new index with this one.")
+        recorded = header.get("encoder_weights")  # absent in files saved before it was kept
+        if encoder is not None and recorded is not None:
+            actual = weights_fingerprint(encoder)
+            if actual is not None and actual != recorded:
+                raise ValueError(
+                    f"{path} was built with a model named {encoder.name!r} whose weights differ "
+                    f"from this one's (weights fingerprint {recorded[:12]}…, this model "
+                    f"{actual[:12]}…): retrained or fine-tuned since? Their vectors are not "
+                    f"comparable. Load it with the model that built it, or build a new index.")
         index = cls(encoder, encoder_name=header["encoder"])
+        index._encoder_weights = recorded
         index.vectors = torch.from_numpy(vectors)
         index.items, index.skipped = metadata["items"], metadata["skipped"]
         return index
@@ -462,6 +478,24 @@ def image_and_caption(item) -> tuple[Image.Image, str | None]:
     raise ValueError(f"A dataset item must be a PIL image, an (image, caption, ...) tuple or a "
                      f"dict with 'image' and 'caption'; got a {type(item).__name__}. (Datasets "
                      f"that return tensors: create them without a transform.)")
+
+
+def weights_fingerprint(encoder) -> str | None:
+    """A sha256 of the encoder's weights: every tensor of ``encoder.model``'s state dict,
+    with its name, dtype and shape. None for an encoder without a torch ``model``.
+
+    The same weights give the same fingerprint on any device; a retrained or fine-tuned
+    model gives another, even under the same name.
+    """
+    model = getattr(encoder, "model", None)
+    if not isinstance(model, torch.nn.Module):
+        return None
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())  # its bytes, no copy
+    return digest.hexdigest()
 
 
 def _sha256(vectors: np.ndarray, metadata: bytes, header: dict) -> str:

@@ -351,3 +351,48 @@ def token_grid(image, tokens, decoded):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def token_fill_in(image, side: int = 8, steps=(0, 8, 24, 48, 64), title: str = ""):
+    """One sampled picture as it fills in, token by token, in reading order.
+
+    ``image`` is the finished uint8 picture [3, H, W] decoded from a ``side`` x ``side``
+    grid of tokens. The panel for step t shows the patches of the first t tokens (row by
+    row, left to right) as they are in the finished picture, the rest grey, and outlines
+    in red the token drawn next.
+    """
+    _check_pictures([image])
+    side = checks.integer(side, "side", minimum=1)
+    height, width = image.shape[1:]
+    if height % side or width % side:
+        raise ValueError(f"side must divide the picture into whole patches: {side} does not "
+                         f"divide {height}×{width} px.")
+    if isinstance(steps, str) or not hasattr(steps, "__len__") or not len(steps):
+        raise TypeError(f"steps must be a list of token counts such as (0, 8, 24, 48, 64); "
+                        f"got {_shown(steps)}.")
+    steps = [checks.integer(t, "each step", minimum=0) for t in steps]
+    if max(steps) > side * side:
+        raise ValueError(f"steps run from 0 to {side * side} (the tokens of a {side}×{side} "
+                         f"grid); got {max(steps)}.")
+    picture = _numpy(image).transpose(1, 2, 0).astype(np.uint8)
+    patch_h, patch_w = height // side, width // side
+    fig, axes = plt.subplots(1, len(steps), squeeze=False, figsize=(1.9 * len(steps), 2.3))
+    for ax, step in zip(axes[0], steps):
+        shown = np.full_like(picture, 128)  # grey: not drawn yet
+        for token in range(step):
+            r, c = divmod(token, side)
+            rows = slice(r * patch_h, (r + 1) * patch_h)
+            cols = slice(c * patch_w, (c + 1) * patch_w)
+            shown[rows, cols] = picture[rows, cols]
+        ax.imshow(shown, interpolation="nearest")
+        if step < side * side:
+            r, c = divmod(step, side)
+            ax.add_patch(plt.Rectangle((c * patch_w - 0.5, r * patch_h - 0.5), patch_w, patch_h,
+                                       fill=False, ec="red", lw=1.5))
+        ax.set_title(f"{step} of {side * side} tokens", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

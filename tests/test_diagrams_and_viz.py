@@ -30,6 +30,23 @@ def test_every_diagram_draws(draw):
     assert figure.axes and figure.axes[0].patches  # boxes and arrows
 
 
+def test_the_vqgan_diagram_names_its_parts_and_marks_the_straight_through_path():
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import FancyArrowPatch
+
+    ax = diagrams.vqgan_tokenizer().axes[0]
+    text = " ".join(t.get_text() for t in ax.texts)
+    for part in ("encoder E", "z_e = E(x): 8×8", "nearest\ncodebook entry", "codebook: 256",
+                 "token grid: 8×8 ids", "decoder D", "forward", "backward (straight-through)",
+                 "z_e + (z_q − z_e).detach()"):
+        assert part in text, part
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 8                                  # 6 forward, codebook, backward
+    assert [to_hex(p.get_edgecolor()) for p in arrows].count("#c0392b") == 1
+    with pytest.raises(ValueError, match="grid"):
+        diagrams.vqgan_tokenizer(grid=64)                    # more tokens than pixels
+
+
 def test_the_picture_grid_shows_each_picture_with_its_title():
     pictures = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
     figure = viz.image_grid(pictures, ["a", "b", "c", "d", "e"], columns=3)
@@ -53,6 +70,24 @@ def test_token_grid_and_causal_mask_draw():
     assert len(figure.axes) == 3
     figure = viz.causal_mask(torch.tril(torch.ones(5, 5)))
     assert figure.axes[0].get_xlabel() == "attends to position j"
+
+
+def test_token_fill_in_shows_the_first_tokens_in_reading_order_and_the_rest_grey():
+    image = torch.randint(0, 100, (3, 32, 32), dtype=torch.uint8)  # never the grey 128
+    figure = viz.token_fill_in(image, side=8, steps=(0, 10, 64))
+    assert [ax.get_title() for ax in figure.axes] == ["0 of 64 tokens", "10 of 64 tokens",
+                                                      "64 of 64 tokens"]
+    shown = [np.asarray(ax.images[0].get_array()) for ax in figure.axes]
+    picture = image.permute(1, 2, 0).numpy()
+    assert (shown[0] == 128).all() and np.array_equal(shown[2], picture)
+    drawn = (shown[1] != 128).all(axis=2)                       # 4x4 px patch per token
+    assert drawn[:4].all() and drawn[4:8, :8].all()             # row 0, then token 8 and 9
+    assert not drawn[4:8, 8:].any() and not drawn[8:].any()
+    assert len(figure.axes[1].patches) == 1 and not figure.axes[2].patches  # next token: red
+    with pytest.raises(ValueError, match="steps run from 0 to 64"):
+        viz.token_fill_in(image, steps=(0, 65))
+    with pytest.raises(ValueError, match="side"):
+        viz.token_fill_in(image, side=5)
 
 
 def test_noise_schedules_plot_the_signal_left_against_the_share_of_the_way():

@@ -270,6 +270,40 @@ def test_loading_with_another_encoder_is_refused(tmp_path, index):
         ImageIndex.load(path, ColorEncoder(name="other-model"))
 
 
+class ModelEncoder(ColorEncoder):
+    """A ColorEncoder that also has a torch ``model``, as a CLIP does: its weights are what
+    the index's fingerprint records (the vectors do not depend on them here)."""
+
+    def __init__(self, name: str = "colour-histogram", seed: int = 0):
+        super().__init__(name)
+        self.model = torch.nn.Linear(4, 3)
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(seed)
+            self.model.weight.copy_(torch.randn(3, 4, generator=generator))
+            self.model.bias.zero_()
+
+
+def test_a_model_retrained_under_the_same_name_is_refused(tmp_path):
+    """Review item 03-6: the name alone let a retrained model (same name) load the index."""
+    built_by = ModelEncoder()
+    path = ImageIndex.build(built_by, ColorDataset(16), progress=False).save(tmp_path / "i.npz")
+    assert len(ImageIndex.load(path, ModelEncoder())) == 16  # the same weights, another object
+    retrained = ModelEncoder(seed=1)  # the same name, other weights
+    with pytest.raises(ValueError, match="weights differ"):
+        ImageIndex.load(path, retrained)
+    # An index loaded without its encoder keeps the record when it is saved again.
+    again = ImageIndex.load(path).save(tmp_path / "again.npz")
+    with pytest.raises(ValueError, match="weights differ"):
+        ImageIndex.load(again, retrained)
+
+
+def test_the_weights_fingerprint_depends_on_the_weights_only():
+    a, b = ModelEncoder(name="a"), ModelEncoder(name="b")
+    assert search.weights_fingerprint(a) == search.weights_fingerprint(b)
+    assert search.weights_fingerprint(a) != search.weights_fingerprint(ModelEncoder(seed=1))
+    assert search.weights_fingerprint(ColorEncoder()) is None  # no model: only the name counts
+
+
 def test_crash_while_saving_leaves_the_old_file_intact(tmp_path, encoder, index, monkeypatch):
     path = index.save(tmp_path / "colours.npz")
     before = path.read_bytes()
