@@ -91,3 +91,16 @@ def test_an_allowed_number_needs_a_reason(tmp_path):
     listed.write_text("05 8,192\n")
     with pytest.raises(ValueError, match="no reason"):
         allowed_numbers(listed)
+
+
+def test_every_allowed_number_is_still_stated(allowed):
+    """An allow-list line whose number no lesson states any more is stale: remove it."""
+    stated: dict[str, set[str]] = {}
+    for path in notebook_paths():
+        cells = json.loads(path.read_text())["cells"]
+        stated[path.name[:2]] = {number for cell in cells if cell["cell_type"] == "markdown"
+                                 for number, _ in prose_numbers("".join(cell["source"]))}
+    everywhere = set().union(*stated.values())
+    stale = [f"{lesson} {number}" for lesson, numbers in allowed.items() for number in numbers
+             if number not in (everywhere if lesson == "*" else stated.get(lesson, set()))]
+    assert stale == [], f"tests/numbers_allowed.txt lists numbers no lesson states: {stale}"
