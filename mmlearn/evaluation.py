@@ -36,6 +36,21 @@ def color_shape_prompts(combos: list[tuple[str, str]] | None = None) -> list[str
     return [shapes.with_articles(f"a {c} {s}") for c, s in combos]
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a rate ``hits / n`` (lesson 04 derives it).
+
+    Unlike the normal approximation p +- z sqrt(p(1-p)/n), it does not shrink to a point
+    at 0 or n hits, where judged rates of small samples often sit.
+    """
+    checks.integer(hits, "hits", minimum=0)
+    checks.integer(n, "n", minimum=1)
+    if hits > n:
+        raise ValueError(f"hits ({hits}) cannot exceed n ({n}): count the hits among n samples")
+    centre = (hits + z**2 / 2) / (n + z**2)
+    half = z / (n + z**2) * math.sqrt(hits * (n - hits) / n + z**2 / 4)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def judged_row(prompt: str, verdicts: list) -> dict:
     """One prompt's row: ``judge.hit_rates`` of its pictures against the asked colour and
     shape, and whether that combination was seen in training."""

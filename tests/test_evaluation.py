@@ -83,3 +83,21 @@ def test_precision_and_recall_tell_a_copier_from_a_generator_that_covers_the_dat
 def test_precision_recall_refuses_what_it_cannot_measure(real, generated, k, error):
     with pytest.raises(error, match="real|generated|k must"):
         evaluation.precision_recall(real, generated, k)
+
+
+def test_wilson_interval_matches_its_formula_and_keeps_width_at_the_ends():
+    low, high = evaluation.wilson_interval(49, 56)   # 0.875 of 56
+    assert (round(low, 3), round(high, 3)) == (0.764, 0.938)
+    none_low, none_high = evaluation.wilson_interval(0, 48)
+    assert none_low == pytest.approx(0, abs=1e-12) and 0.05 < none_high < 0.1   # no hits is still uncertain
+    all_low, all_high = evaluation.wilson_interval(48, 48)
+    assert all_high == pytest.approx(1) and 0.9 < all_low < 0.95
+    wide, narrow = evaluation.wilson_interval(5, 10), evaluation.wilson_interval(500, 1000)
+    assert wide[1] - wide[0] > 5 * (narrow[1] - narrow[0])
+
+
+@pytest.mark.parametrize("hits, n, error", [(5, 4, ValueError), (-1, 4, ValueError),
+                                            (1.5, 4, TypeError), (1, 0, ValueError)])
+def test_wilson_interval_refuses_counts_that_are_not_counts(hits, n, error):
+    with pytest.raises(error):
+        evaluation.wilson_interval(hits, n)
