@@ -485,8 +485,14 @@ def one_kind_of_source(items: Sequence, name: str = "source") -> None:
 
 
 def close_match(word: str, vocabulary: Iterable[str]) -> str | None:
-    """The vocabulary word nearest to ``word`` (``difflib``), or None if none is close."""
-    matches = difflib.get_close_matches(word, list(vocabulary), n=1, cutoff=0.6)
+    """The vocabulary word nearest to ``word`` (``difflib``), or None if none is close.
+
+    A typo keeps a word's length within a letter or so ('rèd', 'stpes', 'circl'); a much
+    shorter word that happens to share letters ('in' for 'pink') is no suggestion.
+    """
+    slack = max(1, len(word) // 4)
+    similar_length = [v for v in vocabulary if abs(len(v) - len(word)) <= slack]
+    matches = difflib.get_close_matches(word, similar_length, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 

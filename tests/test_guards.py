@@ -521,3 +521,13 @@ def test_the_guards_let_the_lessons_calls_through(models):
     viz.image_grid(shapes.ShapeWorld(2).images.float())  # floats in 0..255 show as before
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+@pytest.mark.parametrize("word, suggestion", [
+    ("rèd", "red"), ("stpes", "steps"), ("circl", "circle"), ("trinagle", "triangle"),
+    ("pink", None),      # shares 'in' with "in", but no typo makes 'pink' of 'in'
+    ("zzz", None),
+])
+def test_a_suggestion_is_a_likely_typo_not_any_word_sharing_letters(word, suggestion):
+    vocabulary = ["red", "steps", "circle", "triangle", "in", "a", "at", "the"]
+    assert checks.close_match(word, vocabulary) == suggestion
