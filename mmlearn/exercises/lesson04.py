@@ -43,7 +43,7 @@ q1 = Question(
         "a": "naming a colour does not paint it: with a negative weight the loss falls as "
              "the picture moves *away* from CLIP's idea of purple, so purple is what goes.",
         "b": "-0.5 is half the weight of the circle part, far from nothing: the purple "
-             "blobs that 'a circle' alone gave are gone.",
+             "that 'a circle' alone gave is gone.",
         "d": "the parts do not cancel: each one pulls (or pushes) the picture on its own, "
              "and 'a circle' still pulls towards coloured shapes."}),
     hint_text="The loss adds each part's spherical distance times its weight. With a negative "
