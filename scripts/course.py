@@ -189,7 +189,8 @@ def lab() -> None:
 
 
 def lint() -> None:
-    run([setup_dev(), "-m", "ruff", "check", "mmlearn", "scripts", "tests", "benchmarks"])
+    run([setup_dev(), "-m", "ruff", "check", "mmlearn", "scripts", "tests", "benchmarks",
+         "notebooks"])
 
 
 def unit(*pytest_args: str) -> None:
