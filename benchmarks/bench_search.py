@@ -221,8 +221,8 @@ def scaling(sizes: list[int], dim: int, k: int, batch: int, threads: int) -> lis
         index = random_index(n, dim, seed=0)
         run = time_engines(index, queries, k, batch, with_fp16=False, rounds=3)
         row = {"n": n, "threads": threads,
-               "float16_storage_mb": round(index.vectors.numel() * 2 / 2**20, 1),
-               "float32_search_copy_mb": round(index.vectors.numel() * 4 / 2**20, 1),
+               "float16_storage_mb": round(index.vectors.numel() * 2 / 1e6, 1),   # MB: 10^6 bytes
+               "float32_search_copy_mb": round(index.vectors.numel() * 4 / 1e6, 1),
                "mmlearn_single_ms": run["mmlearn"]["single"]["median_ms_per_call"],
                f"mmlearn_batched{batch}_ms_per_query": run["mmlearn"]["batched"]["ms_per_query"]}
         if "faiss_IndexFlatIP" in run:
