@@ -3,9 +3,10 @@
 ``ImageIndex.topk`` calls one of two functions here, because one query and many
 queries are limited by different things:
 
-- ``top_k_one_query``: one query does two operations per number it reads, so its time
-  is the time to read the vectors from memory. It reads the float16 vectors directly
-  (half the bytes of float32) and then makes the float16 rounding harmless: see there.
+- ``top_k_one_query``: one query does only two operations per number it reads, so it
+  reads as few bytes as it can: the float16 vectors directly (half the bytes of float32;
+  how fast that is against faiss: benchmarks/README.md), and then it makes the float16
+  rounding harmless: see there.
 - ``top_k_many``: a batch does hundreds of operations per number read, so arithmetic
   dominates, and CPUs multiply float32 fastest (most have no fast float16 arithmetic).
   It multiplies a float32 copy, block by block of the collection.
