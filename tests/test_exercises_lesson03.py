@@ -244,19 +244,20 @@ def test_q3_guessing_scores_a_quarter():
 
 
 @pytest.mark.parametrize("answer, status", [
-    (7680.0, "correct"), (7680, "correct"),
-    (7680 * 1e6 / 2**20, "incorrect"),   # MiB, not MB
-    (15360.0, "incorrect"),              # float32 thinking
+    (23040.0, "correct"), (23040, "correct"), (5_000_000 * 768 * 6 / 1e6, "correct"),
+    (23040 * 1e6 / 2**20, "incorrect"),  # MiB, not MB
+    (7680.0, "incorrect"),               # the float16 vectors alone
+    (15360.0, "incorrect"),              # the float32 copy alone
     (1024.0, "incorrect"),               # the scaling table's row
-    ("7680", "incorrect")])
+    ("23040", "incorrect"), (None, "not attempted"), (float("nan"), "incorrect")])
 def test_q4_megabytes(answer, status):
     assert lesson03.q4.check(answer).status == status
 
 
 @pytest.mark.parametrize("answer, says", [
-    (7324.2, "MiB"), (7.68, "gigabytes"), (7.15, "GiB"), (15360.0, "float32"),
-    (7.68e9, "in bytes"), (1024.0, "Not yet")])
-def test_q4_names_the_unit_mix_ups(answer, says):
+    (21972.7, "MiB"), (23.04, "gigabytes"), (21.46, "GiB"), (7680.0, "float16 vectors alone"),
+    (15360.0, "float32 copy alone"), (2.304e10, "in bytes"), (1024.0, "Not yet")])
+def test_q4_names_the_mix_ups(answer, says):
     feedback = lesson03.q4.check(answer)
     assert feedback.status == "incorrect" and says in str(feedback), feedback
 

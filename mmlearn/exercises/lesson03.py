@@ -12,7 +12,9 @@ the first id) is named.
 The lesson measures its search engine with both (the library's while they do not pass).
 Q3 (predict, 1 point): which queries reach the higher recall@1, class names or exact
 captions? Four choices, each with a line of why.
-Q4 (compute, 2 points): the megabytes of an index of five million float16 vectors.
+Q4 (compute, 2 points): the megabytes an index of five million vectors holds after a
+batched search (float16 vectors and their float32 copy); the lesson then sets it against a
+laptop's memory.
 """
 
 import functools
@@ -294,7 +296,9 @@ q3 = Question(
 
 # -- Q4: the memory of an index -------------------------------------------------------------
 
-INDEX_MEGABYTES = 5_000_000 * 768 * 2 / 1e6  # 7,680 MB
+IMAGES, DIMENSIONS = 5_000_000, 768
+FLOAT16_MEGABYTES = IMAGES * DIMENSIONS * 2 / 1e6       # 7,680 MB: what one query reads
+INDEX_MEGABYTES = IMAGES * DIMENSIONS * (2 + 4) / 1e6   # 23,040 MB: with the float32 copy
 
 
 def _close(answer: Any, value: float) -> bool:
@@ -306,16 +310,18 @@ def _close(answer: Any, value: float) -> bool:
 
 
 def _check_megabytes(answer: Any) -> None:
-    """The number of MB (10^6 bytes); units and sizes that are often mixed up are named."""
+    """The number of MB (10^6 bytes); the parts and units often mixed up are named."""
     mistakes = [
+        (FLOAT16_MEGABYTES, "that is the float16 vectors alone; after a batched search the "
+                            "float32 copy is kept beside them."),
+        (INDEX_MEGABYTES - FLOAT16_MEGABYTES, "that is the float32 copy alone; the float16 "
+                                              "vectors stay too."),
         (INDEX_MEGABYTES * 1e6 / 2**20, "that is in MiB (2^20 bytes); a megabyte here is 10^6 "
                                         "bytes."),
         (INDEX_MEGABYTES / 1e3, "that is in gigabytes; the question asks for megabytes "
                                 "(10^6 bytes)."),
         (INDEX_MEGABYTES * 1e6 / 2**30, "that is in GiB; the question asks for megabytes "
                                         "(10^6 bytes)."),
-        (INDEX_MEGABYTES * 2, "that counts 4 bytes a number (float32); the index stores "
-                              "float16."),
         (INDEX_MEGABYTES * 1e6, "that is in bytes; a megabyte is 10^6 bytes."),
     ]
     for value, message in mistakes:
@@ -328,13 +334,14 @@ q4 = Question(
     name="q4",
     variable="index_megabytes",
     checker=_check_megabytes,
-    hint_text="One float16 number takes 2 bytes. How many numbers does the index hold? A "
-              "megabyte here is 10^6 bytes.",
-    solution_text="```python\nindex_megabytes = 5_000_000 * 768 * 2 / 1e6\n```\n7,680 MB. "
-                  "A single query reads all of it; a batch of queries multiplies a float32 "
-                  "copy that mmlearn makes at the first batch (15,360 MB more). Past what one "
-                  "machine's memory holds, product quantisation (faiss PQ) stores each vector "
-                  "in a few bytes, an approximate index (faiss IVF, HNSW) reads only a "
-                  "fraction of it per query, and a larger collection is split across machines.",
+    hint_text="Count the numbers the index holds (images x dimensions). Each is stored twice "
+              "after a batched search: once as float16 (2 bytes), once as float32 (4 bytes). "
+              "A megabyte here is 10^6 bytes.",
+    solution_text="```python\nindex_megabytes = 5_000_000 * 768 * (2 + 4) / 1e6\n```\n23,040 "
+                  "MB: 7,680 MB of float16 vectors, which a single query reads, and 15,360 MB "
+                  "of float32 copy, which batches multiply. Past what one machine's memory "
+                  "holds, product quantisation (faiss PQ) stores each vector in a few bytes, "
+                  "an approximate index (faiss IVF, HNSW) reads only a fraction of the vectors "
+                  "per query, and a larger collection is split across machines.",
     points=2,
 )
