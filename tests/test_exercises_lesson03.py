@@ -4,6 +4,8 @@ hard-coded and plausible wrong ones; no answer can spoil the index of a later ch
 import dataclasses
 import json
 import os
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 import torch
@@ -249,14 +251,17 @@ def test_q3_guessing_scores_a_quarter():
     (7680.0, "incorrect"),               # the float16 vectors alone
     (15360.0, "incorrect"),              # the float32 copy alone
     (1024.0, "incorrect"),               # the scaling table's row
-    ("23040", "incorrect"), (None, "not attempted"), (float("nan"), "incorrect")])
+    ("23040", "incorrect"), (None, "not attempted"), (float("nan"), "incorrect"),
+    (Fraction(23040), "correct"), (Decimal("23040"), "correct")])
 def test_q4_megabytes(answer, status):
     assert lesson03.q4.check(answer).status == status
 
 
 @pytest.mark.parametrize("answer, says", [
     (21972.7, "MiB"), (23.04, "gigabytes"), (21.46, "GiB"), (7680.0, "float16 vectors alone"),
-    (15360.0, "float32 copy alone"), (2.304e10, "in bytes"), (1024.0, "Not yet")])
+    (15360.0, "float32 copy alone"), (2.304e10, "in bytes"), (30720, "8 bytes"),
+    (184320, "megabits"), (1.8432e11, "in bits"), (-23040, "positive"), (0, "positive"),
+    ("-5", "remove the quotes"), (10**400, "far too large"), (1024.0, "Not yet")])
 def test_q4_names_the_mix_ups(answer, says):
     feedback = lesson03.q4.check(answer)
     assert feedback.status == "incorrect" and says in str(feedback), feedback

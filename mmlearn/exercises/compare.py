@@ -6,7 +6,10 @@ item by item; anything else raises ``Incorrect`` with a message that names the f
 difference (a shape, a type, an entry, a NaN). ``matches`` is the same as a yes/no.
 """
 
+import decimal
+import fractions
 import math
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -105,9 +108,17 @@ def _compare_numbers(answer: Any, expected: Any, rtol: float, atol: float) -> No
         answer = answer.item()
     if isinstance(answer, str):
         raise Malformed(f"expected a number, got a string ({_short(answer)}): remove the quotes.")
+    if isinstance(answer, (fractions.Fraction, decimal.Decimal)):
+        try:  # exact types of the standard library: their value is the number
+            answer = float(answer)
+        except OverflowError:
+            raise Incorrect("your answer is far too large or too small.") from None
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         raise Malformed(f"expected a number, got {_short(answer, 40)} "
                         f"(a {type(answer).__name__}).")
+    if isinstance(answer, int) and abs(answer) > sys.float_info.max:
+        raise Incorrect(f"your answer has {len(str(abs(answer)))} digits: far too "
+                        f"{'large' if answer > 0 else 'small'}.")
     if math.isnan(answer):
         raise Malformed("your answer is not a number (NaN): look for a division by zero or "
                         "a computation on an empty list.")

@@ -314,8 +314,13 @@ def _check_megabytes(answer: Any) -> None:
     mistakes = [
         (FLOAT16_MEGABYTES, "that is the float16 vectors alone; after a batched search the "
                             "float32 copy is kept beside them."),
-        (INDEX_MEGABYTES - FLOAT16_MEGABYTES, "that is the float32 copy alone; the float16 "
-                                              "vectors stay too."),
+        (INDEX_MEGABYTES - FLOAT16_MEGABYTES, "that is the float32 copy alone, the float16 "
+                                              "vectors stay too; or you counted 512 numbers a "
+                                              "vector, and ViT-L-14 has 768."),
+        (IMAGES * DIMENSIONS * 8 / 1e6, "that counts 8 bytes a number; each number is stored "
+                                        "once in 2 bytes (float16) and once in 4 (float32)."),
+        (INDEX_MEGABYTES * 8, "that is in megabits; a megabyte is 8 megabits."),
+        (INDEX_MEGABYTES * 8e6, "that is in bits; a megabyte is 10^6 bytes of 8 bits."),
         (INDEX_MEGABYTES * 1e6 / 2**20, "that is in MiB (2^20 bytes); a megabyte here is 10^6 "
                                         "bytes."),
         (INDEX_MEGABYTES / 1e3, "that is in gigabytes; the question asks for megabytes "
@@ -327,21 +332,34 @@ def _check_megabytes(answer: Any) -> None:
     for value, message in mistakes:
         if _close(answer, value):
             raise Incorrect(message)
+    if _close(answer, 0.0) or (_is_real(answer) and float(answer) < 0):
+        raise Incorrect("a size in megabytes is a positive number.")
     value_checker(INDEX_MEGABYTES, rtol=1e-3)(answer)
+
+
+def _is_real(answer: Any) -> bool:
+    if isinstance(answer, (str, bytes)):
+        return False  # "-5" is a string to fix first, not a negative size
+    try:
+        float(answer)
+        return True
+    except Exception:  # a string, a list, a tensor of many numbers, ...
+        return False
 
 
 q4 = Question(
     name="q4",
     variable="index_megabytes",
     checker=_check_megabytes,
-    hint_text="Count the numbers the index holds (images x dimensions). Each is stored twice "
-              "after a batched search: once as float16 (2 bytes), once as float32 (4 bytes). "
-              "A megabyte here is 10^6 bytes.",
+    hint_text="Count the numbers the vectors hold (images x dimensions). After a batched "
+              "search each is stored twice: once as float16, once as float32. How many bytes "
+              "does each of those types take? A megabyte here is 10^6 bytes.",
     solution_text="```python\nindex_megabytes = 5_000_000 * 768 * (2 + 4) / 1e6\n```\n23,040 "
-                  "MB: 7,680 MB of float16 vectors, which a single query reads, and 15,360 MB "
-                  "of float32 copy, which batches multiply. Past what one machine's memory "
-                  "holds, product quantisation (faiss PQ) stores each vector in a few bytes, "
-                  "an approximate index (faiss IVF, HNSW) reads only a fraction of the vectors "
-                  "per query, and a larger collection is split across machines.",
+                  "MB: 7,680 MB of float16 vectors (2 bytes a number), which a single query "
+                  "reads, and 15,360 MB of float32 copy (4 bytes a number), which batches "
+                  "multiply. Past what one machine's memory holds, product quantisation (faiss "
+                  "PQ) stores each vector in some tens of bytes (64 with 64 pieces), or the "
+                  "collection is split across machines; an approximate index (faiss IVF, HNSW) "
+                  "makes each query faster, but keeps every full vector.",
     points=2,
 )
