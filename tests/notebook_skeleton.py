@@ -47,6 +47,24 @@ def _has_heading(cells: list[dict], pattern: str) -> bool:
     return any(c["cell_type"] == "markdown" and regex.search(_text(c)) for c in cells)
 
 
+def buried_headings(cells: list[dict]) -> list[int]:
+    """Markdown cells with a heading below other text: a heading must start its own cell,
+    so that JupyterLab's table of contents and collapsible sections cut at the right place."""
+    found = []
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "markdown":
+            continue
+        text_before, in_block = False, False
+        for line in _text(cell).splitlines():
+            if line.strip().startswith("```") or line.strip() == "$$":
+                in_block = not in_block
+            elif not in_block and re.match(r"#{1,6} ", line) and text_before:
+                found.append(index)
+                break
+            text_before = text_before or bool(line.strip())
+    return found
+
+
 def skeleton_problems(notebook: dict, relpath: str, repo_url: str, size: int = 0) -> list[str]:
     """Everything the notebook at ``relpath`` lacks to follow the course skeleton."""
     cells = notebook.get("cells", [])
@@ -80,6 +98,10 @@ def skeleton_problems(notebook: dict, relpath: str, repo_url: str, size: int = 0
         problems.append("a '## Summary' section is missing")
     if not _has_heading(cells, "references"):
         problems.append("a '## References' section is missing")
+    buried = buried_headings(cells)
+    if buried:
+        problems.append(f"markdown cells {buried[:5]} hold a heading below other text: start "
+                        f"a new cell at the heading")
     marked = [i for i, c in enumerate(code) if "# NBVAL" in _text(c)]
     if marked:
         problems.append(f"code cells {marked[:5]} carry '# NBVAL' comments: nbval's markers "
