@@ -112,6 +112,16 @@ def test_q1_rejects_plausible_mistakes_with_a_message(answer, says):
     _incorrect(lesson02.q1, answer, says)
 
 
+def test_the_one_template_case_never_uses_the_bare_template():
+    # With the bare "{}" as its only template, name.format(template) would give the right
+    # prompt by chance, and that mistake would pass case 1 (the message test above failed
+    # about one run in fifty before the first case left "{}" out).
+    for seed in range(300):
+        first_case = lesson02._classifier_cases(torch.Generator().manual_seed(seed))[0]
+        templates = first_case[2]
+        assert len(templates) == 1 and templates != ["{}"]
+
+
 def test_q1_placeholder_is_not_attempted():
     def placeholder(encode_texts, class_names, templates):
         raise NotImplementedError

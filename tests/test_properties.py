@@ -366,6 +366,7 @@ def test_a_template_never_gives_two_classes_the_same_prompt_silently(clip, text)
 # ------------------------------------------------------------------------------ numbers
 
 
+@pytest.mark.slow  # generates with every number drawn: 1.5-4.5 s (pytest --durations)
 @examples(40)
 @given(numbers)
 @example(np.int64(3))
@@ -391,6 +392,7 @@ def test_numbers_given_to_settings_are_used_or_refused(tiny_dalle, vqgan, index,
         assert drawn is REFUSED or len(drawn.images) == (number if setting == "n" else 1)
 
 
+@pytest.mark.slow  # generates with every number drawn: 1.5-4.5 s (pytest --durations)
 @examples(20)
 @given(numbers)
 @example(4096)      # size: out of memory before
@@ -404,6 +406,7 @@ def test_vqgan_clip_settings_are_used_or_refused(clip, vqgan, number):
             assert result.image.size == (number, number)
 
 
+@pytest.mark.slow  # generates with every number drawn: 1.5-4.5 s (pytest --durations)
 @examples(12)
 @given(numbers)
 def test_unclip_settings_are_used_or_refused(course_unclip, number):

@@ -108,7 +108,10 @@ def _classifier_cases(generator: torch.Generator) -> list[tuple]:
         n_classes = _randint(generator, 2, 6)
         names = [f"{a} {n}" for a, n in zip(_pick(generator, ADJECTIVES, n_classes),
                                             _pick(generator, NOUNS, n_classes))]
-        templates = _pick(generator, TEMPLATE_POOL, n_templates)
+        # The first, one-template case never uses the bare "{}": there, name.format(template)
+        # would give the right prompt by chance, and that mistake must fail on case 1.
+        pool = TEMPLATE_POOL if n_templates > 1 else tuple(t for t in TEMPLATE_POOL if t != "{}")
+        templates = _pick(generator, pool, n_templates)
         prompts = [t.format(name) for name in names for t in templates]
         dim = _randint(generator, 8, 16)  # more than the classes: D x C is never C x D
         cases.append((MadeUpTextEncoder(prompts, dim, generator), names, templates))

@@ -299,7 +299,8 @@ def _check_loss(run) -> None:
             if want is None:  # a weight the loss does not use (the null condition)
                 continue
             if p.grad is None or not torch.allclose(p.grad, want, rtol=1e-3, atol=1e-6):
-                if gap > 1e-6:  # near the right value by chance (a wrong forward jump, say)
+                if gap > 1e-6:  # near the right value by chance (unseeded draws, say)
+                    _refuse_unseeded(run, case, i, got.item())
                     raise _not_the_loss(i, got.item())
                 raise Incorrect(f"on test case {i} the loss has the right value, but the "
                                 f"gradient of the model's `{name}` is not the one of the "
@@ -344,17 +345,24 @@ def _explain_wrong_loss(run, cases: list[dict], i: int, got: float, near_right: 
     ``near_right``: ``got`` is within the tolerance of the right loss too; unless a mistake
     fits every case, the answer is taken as right (nothing is raised)."""
     case = cases[i - 1]
+    _refuse_unseeded(run, case, i, got)
     gap, message = _closest_mistake(case, got)
     if gap <= 1e-4 and _made_on_every_case(run, cases, message):
         raise Incorrect(f"on test case {i}: {message}")
     if near_right:
         return
+    raise _not_the_loss(i, got)
+
+
+def _refuse_unseeded(run, case: dict, i: int, got: float) -> None:
+    """Incorrect if a second call with the same seed gives another loss: the draws ignore
+    ``generator``. Asked before any other verdict on a wrong loss, because unseeded draws
+    can land near the right loss, or near a named mistake, by chance."""
     again = _learner_loss(run, case, i)
     if abs(again.item() - got) > 1e-6 * max(1.0, abs(got)):
         raise Incorrect(f"on test case {i} two calls with the same seed gave different "
                         f"losses: draw t and the noise from `generator` (pass "
                         f"`generator=generator` to torch.randint and torch.randn).")
-    raise _not_the_loss(i, got)
 
 
 def _not_the_loss(i: int, got: float) -> Incorrect:
