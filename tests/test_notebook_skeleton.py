@@ -121,18 +121,15 @@ def test_nbval_markers_in_code_are_reported_and_tags_are_used(good_notebook):
     assert any("NBVAL" in p for p in problems), problems
 
 
-def test_a_heading_below_text_is_reported(good_notebook):
+@pytest.mark.parametrize("planted, reported", [
+    (["\n", "\n", "## A section that needs its own cell\n"], True),
+    (["\n", "```python\n", "# a comment, not a heading\n", "```\n"], False),
+])
+def test_a_heading_below_text_is_reported_but_not_a_comment_in_code(good_notebook, planted,
+                                                                    reported):
     notebook, relpath = good_notebook
-    broken = copy.deepcopy(notebook)
-    cells = [c for c in broken["cells"] if c["cell_type"] == "markdown"]
-    cells[1]["source"] = cells[1]["source"] + ["\n", "\n", "## A section that needs its own cell\n"]
-    problems = skeleton_problems(broken, relpath, repository_url())
-    assert any("heading below other text" in p for p in problems), problems
-
-
-def test_a_heading_inside_a_code_block_is_not_a_heading(good_notebook):
-    notebook, relpath = good_notebook
-    fine = copy.deepcopy(notebook)
-    cells = [c for c in fine["cells"] if c["cell_type"] == "markdown"]
-    cells[1]["source"] = cells[1]["source"] + ["\n", "```python\n", "# a comment\n", "```\n"]
-    assert skeleton_problems(fine, relpath, repository_url()) == []
+    changed = copy.deepcopy(notebook)
+    cells = [c for c in changed["cells"] if c["cell_type"] == "markdown"]
+    cells[1]["source"] = cells[1]["source"] + planted
+    problems = skeleton_problems(changed, relpath, repository_url())
+    assert any("heading below other text" in p for p in problems) == reported, problems
