@@ -332,18 +332,18 @@ def _check_megabytes(answer: Any) -> None:
     for value, message in mistakes:
         if _close(answer, value):
             raise Incorrect(message)
-    if _close(answer, 0.0) or (_is_real(answer) and float(answer) < 0):
+    if _not_positive(answer):
         raise Incorrect("a size in megabytes is a positive number.")
     value_checker(INDEX_MEGABYTES, rtol=1e-3)(answer)
 
 
-def _is_real(answer: Any) -> bool:
+def _not_positive(answer: Any) -> bool:
+    """A number of zero or less; a string ("-5") is left to the check, which asks for a number."""
     if isinstance(answer, (str, bytes)):
-        return False  # "-5" is a string to fix first, not a negative size
+        return False
     try:
-        float(answer)
-        return True
-    except Exception:  # a string, a list, a tensor of many numbers, ...
+        return float(answer) <= 0
+    except Exception:  # a list, a tensor of many numbers, a function, ...
         return False
 
 
